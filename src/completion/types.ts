@@ -1,0 +1,68 @@
+// The request/answer shapes shared by the CLI `session` protocol, the editor provider and the benchmarks.
+
+export type CacheMode = 'pie' | 'full' | 'prefix' | 'conflict';
+export type SpeculationMode = 'off' | 'copyspec' | 'recycling' | 'auto';
+
+/** Per-request switches; later capabilities add theirs here. All optional, defaults documented. */
+export interface CompletionOptions {
+  /** How the document's KV cache follows edits (default 'pie'). */
+  cache?: CacheMode;
+  /** Re-encode exactly the last W tokens before the cursor (default 0 = off). */
+  refreshWindow?: number;
+  /** Speculative decoding (default 'auto'). */
+  speculation?: SpeculationMode;
+  /** Number of alternative drafts (default 1). */
+  drafts?: number;
+  /** Monitor-guided decoding (default true). */
+  monitors?: boolean;
+  /** 'line' stops at end of line, 'block' at the end of the enclosing block, 'auto' decides from the cursor. */
+  mode?: 'line' | 'block' | 'auto';
+}
+
+/** A text edit in zero-based (line, UTF-16 column) coordinates, as VS Code reports them. */
+export interface DocumentEdit {
+  start: [number, number];
+  end: [number, number];
+  text: string;
+}
+
+export interface CompletionRequest {
+  path: string;
+  line: number;
+  col: number;
+  maxTokens?: number;
+  options?: CompletionOptions;
+  signal?: AbortSignal;
+}
+
+export interface CompletionTimings {
+  /** Model load time paid by this request (0 when already loaded). */
+  loadMs: number;
+  /** Bringing the document's cache up to date (prompt encoding). */
+  encodeMs: number;
+  /** Request start to first generated token. */
+  firstTokenMs: number;
+  totalMs: number;
+  tokens: number;
+  tokensPerSecond: number;
+}
+
+export interface CompletionResult {
+  /** Best completion (post-processed); '' when nothing useful. */
+  completion: string;
+  /** All alternatives, best first (completions[0] === completion when non-empty). */
+  completions: string[];
+  timings: CompletionTimings;
+  /** Prompt tokens whose K/V were reused from the document's cache. */
+  reusedTokens: number;
+  /** Prompt tokens encoded for this request. */
+  encodedTokens: number;
+  /** Mean accepted tokens per forward when speculation ran. */
+  acceptedPerForward?: number;
+  /** Number of generated positions where a monitor changed the model's choice. */
+  monitorInterventions?: number;
+  /** Why generation stopped. */
+  stopReason: 'eos' | 'stop' | 'maxTokens' | 'cancelled' | 'skipped';
+  /** Set when the document was skipped (too large, binary). */
+  skippedReason?: string;
+}
