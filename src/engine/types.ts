@@ -73,3 +73,40 @@ export interface ForwardResult {
   /** Per layer, [numKvHeads, q, headDim] values of the new rows only. */
   newValues: Float32Array[];
 }
+
+/** One weight as float32, row-major; HF Linear weights are [out, in]. */
+export interface WeightTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface WeightStore {
+  names(): string[];
+  has(name: string): boolean;
+  /** Throws CheckpointError (naming the file) when missing. */
+  get(name: string): WeightTensor;
+}
+
+/** The tokenizer as the engine and decoders see it (byte-level BPE, tokenizer.json). */
+export interface TokenizerLike {
+  /** Number of ids the tokenizer can produce (max id + 1), ≤ config.vocabSize. */
+  readonly size: number;
+  /** Plain text → ids; never adds BOS/EOS; special-token text inside `text` is NOT turned into special ids. */
+  encode(text: string): number[];
+  decode(ids: ArrayLike<number>): string;
+  /** Raw UTF-8 bytes a token stands for (special tokens: their UTF-8 text). */
+  tokenBytes(id: number): Uint8Array;
+  /** Id of a special token by its text, e.g. '<|fim_prefix|>'; undefined when absent. */
+  specialId(text: string): number | undefined;
+  /** Ids that end generation (<|endoftext|>, config eos ids, ...). */
+  readonly eosIds: number[];
+}
+
+export interface Checkpoint {
+  dir: string;
+  config: ModelConfig;
+  weights: WeightStore;
+  tokenizer: TokenizerLike;
+  /** Content hash of config + weights (hex), keys the on-disk graph cache. */
+  hash: string;
+}
