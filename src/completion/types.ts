@@ -66,3 +66,41 @@ export interface CompletionResult {
   /** Set when the document was skipped (too large, binary). */
   skippedReason?: string;
 }
+
+/** What the status bar draws: one state, set through one method. */
+export type EngineState =
+  | { kind: 'idle' }
+  | { kind: 'loading'; modelDir: string }
+  | { kind: 'ready' }
+  | { kind: 'generating' }
+  | { kind: 'error'; message: string };
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export interface ServiceStats {
+  modelDir: string;
+  loaded: boolean;
+  documents: number;
+  cachedTokens: number;
+  cacheBytes: number;
+  residentBytes: number;
+}
+
+/**
+ * The completion service as its users (editor provider, CLI session, benchmarks) see it.
+ * Documents are identified by path (the editor uses the URI string).
+ */
+export interface CompletionBackend {
+  /** Loads the model if needed; resolves when ready. Safe to call concurrently. */
+  ensureLoaded(signal?: AbortSignal): Promise<void>;
+  open(path: string, text: string, languageId?: string): void;
+  edit(path: string, edits: DocumentEdit[]): void;
+  close(path: string): void;
+  complete(req: CompletionRequest): Promise<CompletionResult>;
+  stats(): ServiceStats;
+  dispose(): void;
+}
