@@ -1,0 +1,189 @@
+// Typed `slipstream.*` settings, their defaults, and which changes need a model reload.
+// No `vscode` import: the editor reads raw values through a getter, so parsing and
+// classification are unit-testable. Defaults here must match package.json's
+// contributes.configuration (a unit test compares the two).
+
+import type { CacheMode, CompletionOptions, SpeculationMode } from '../completion/types';
+
+export type CompletionMode = 'auto' | 'line' | 'block';
+
+export interface Settings {
+  enable: boolean;
+  /** VS Code language ids; '*' enables every language. */
+  enabledLanguages: string[];
+  /** '' = the embedded default model under the extension folder. */
+  modelPath: string;
+  maxTokens: number;
+  mode: CompletionMode;
+  /** Quiet time after the last keystroke before a completion starts, ms. */
+  debounceMs: number;
+  maxContextTokens: number;
+  maxDocumentBytes: number;
+  maxDocumentLines: number;
+  /** onnxruntime intra-op threads; 0 = let the runtime choose. */
+  threads: number;
+  cache: CacheMode;
+  refreshWindow: number;
+  speculation: SpeculationMode;
+  drafts: number;
+  monitors: boolean;
+  /** How many recent completions the latency report keeps. */
+  latencyReportSize: number;
+}
+
+export const DEFAULT_LANGUAGES: readonly string[] = [
+  'python',
+  'typescript',
+  'typescriptreact',
+  'javascript',
+  'javascriptreact',
+  'c',
+  'cpp',
+  'cuda-cpp',
+  'go',
+  'rust',
+  'java',
+  'csharp',
+  'php',
+  'ruby',
+  'shellscript',
+];
+
+export const DEFAULTS: Readonly<Settings> = {
+  enable: true,
+  enabledLanguages: [...DEFAULT_LANGUAGES],
+  modelPath: '',
+  maxTokens: 64,
+  mode: 'auto',
+  debounceMs: 75,
+  maxContextTokens: 2048,
+  maxDocumentBytes: 1_000_000,
+  maxDocumentLines: 20_000,
+  threads: 0,
+  cache: 'pie',
+  refreshWindow: 0,
+  speculation: 'auto',
+  drafts: 3,
+  monitors: true,
+  latencyReportSize: 50,
+};
+
+/** Inclusive bounds for the numeric settings; out-of-range values are clamped, not rejected,
+ *  so a typo in settings.json degrades to the nearest sane value instead of disabling the extension. */
+export const NUMBER_BOUNDS: Readonly<Record<NumericKey, readonly [number, number]>> = {
+  maxTokens: [1, 1024],
+  debounceMs: [0, 2000],
+  maxContextTokens: [64, 131072],
+  maxDocumentBytes: [1024, 100_000_000],
+  maxDocumentLines: [10, 10_000_000],
+  threads: [0, 256],
+  refreshWindow: [0, 4096],
+  drafts: [1, 8],
+  latencyReportSize: [1, 1000],
+};
+
+export const ENUM_VALUES = {
+  mode: ['auto', 'line', 'block'],
+  cache: ['pie', 'full', 'prefix', 'conflict'],
+  speculation: ['auto', 'off', 'copyspec', 'recycling'],
+} as const satisfies Record<'mode' | 'cache' | 'speculation', readonly string[]>;
+
+type NumericKey = { [K in keyof Settings]: Settings[K] extends number ? K : never }[keyof Settings];
+export type SettingKey = keyof Settings;
+export const SETTING_KEYS = Object.keys(DEFAULTS) as SettingKey[];
+
+/** Reads one raw value (as `WorkspaceConfiguration.get` returns it); undefined when unset. */
+export type RawGetter = (key: SettingKey) => unknown;
+
+export function parseSettings(get: RawGetter): Settings {
+  return {
+    enable: bool(get('enable'), DEFAULTS.enable),
+    enabledLanguages: stringList(get('enabledLanguages'), DEFAULTS.enabledLanguages),
+    modelPath: str(get('modelPath'), DEFAULTS.modelPath).trim(),
+    maxTokens: int(get, 'maxTokens'),
+    mode: oneOf(get('mode'), ENUM_VALUES.mode, DEFAULTS.mode),
+    debounceMs: int(get, 'debounceMs'),
+    maxContextTokens: int(get, 'maxContextTokens'),
+    maxDocumentBytes: int(get, 'maxDocumentBytes'),
+    maxDocumentLines: int(get, 'maxDocumentLines'),
+    threads: int(get, 'threads'),
+    cache: oneOf(get('cache'), ENUM_VALUES.cache, DEFAULTS.cache),
+    refreshWindow: int(get, 'refreshWindow'),
+    speculation: oneOf(get('speculation'), ENUM_VALUES.speculation, DEFAULTS.speculation),
+    drafts: int(get, 'drafts'),
+    monitors: bool(get('monitors'), DEFAULTS.monitors),
+    latencyReportSize: int(get, 'latencyReportSize'),
+  };
+}
+
+/**
+ * Settings baked into the CompletionService when it is constructed (the model files, the
+ * onnxruntime session's thread pool, the context and document limits). Changing one disposes
+ * the service and builds a new one; the model then loads again on the next request.
+ * Everything else is read per request and takes effect at once.
+ */
+export const RELOAD_KEYS: ReadonlySet<SettingKey> = new Set<SettingKey>([
+  'modelPath',
+  'threads',
+  'maxContextTokens',
+  'maxDocumentBytes',
+]);
+
+export type ChangeEffect = 'none' | 'immediate' | 'reload';
+
+/** What a settings change requires: 'reload' wins over 'immediate'. */
+export function classifyChange(before: Settings, after: Settings): ChangeEffect {
+  let effect: ChangeEffect = 'none';
+  for (const key of SETTING_KEYS) {
+    if (sameValue(before[key], after[key])) continue;
+    if (RELOAD_KEYS.has(key)) return 'reload';
+    effect = 'immediate';
+  }
+  return effect;
+}
+
+export function isLanguageEnabled(settings: Pick<Settings, 'enabledLanguages'>, languageId: string): boolean {
+  return settings.enabledLanguages.includes('*') || settings.enabledLanguages.includes(languageId);
+}
+
+/** The per-request switches the completion service takes from the settings. */
+export function completionOptions(settings: Settings): CompletionOptions {
+  return {
+    cache: settings.cache,
+    refreshWindow: settings.refreshWindow,
+    speculation: settings.speculation,
+    drafts: settings.drafts,
+    monitors: settings.monitors,
+    mode: settings.mode,
+  };
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a === b;
+}
+
+function bool(raw: unknown, fallback: boolean): boolean {
+  return typeof raw === 'boolean' ? raw : fallback;
+}
+
+function str(raw: unknown, fallback: string): string {
+  return typeof raw === 'string' ? raw : fallback;
+}
+
+function stringList(raw: unknown, fallback: readonly string[]): string[] {
+  if (!Array.isArray(raw)) return [...fallback];
+  const ids = raw.filter((x): x is string => typeof x === 'string').map((x) => x.trim()).filter((x) => x !== '');
+  return [...new Set(ids)];
+}
+
+function oneOf<T extends string>(raw: unknown, allowed: readonly T[], fallback: T): T {
+  return typeof raw === 'string' && (allowed as readonly string[]).includes(raw) ? (raw as T) : fallback;
+}
+
+function int(get: RawGetter, key: NumericKey): number {
+  const raw = get(key);
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) return DEFAULTS[key];
+  const [lo, hi] = NUMBER_BOUNDS[key];
+  return Math.min(hi, Math.max(lo, Math.round(raw)));
+}
