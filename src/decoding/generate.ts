@@ -1,0 +1,102 @@
+// The greedy generation loop: choose → check stopping → embed → forward one step → append → repeat.
+//
+// The cache is borrowed: it holds the prompt on entry, generated slots are appended while the
+// loop runs, and on every exit (stop, cancellation, error) it is truncated back to the prompt in
+// `finally`, so the next request on the document starts from a valid prompt cache.
+
+import type { KvCache } from '../engine/kvCache';
+import { Utf8StreamDecoder } from '../engine/tokenizer';
+import type { ForwardRequest, ForwardResult, TokenizerLike } from '../engine/types';
+import type { GenerationConfig } from './generationConfig';
+import type { LogitsProcessor } from './logitsProcessors';
+import { greedyChooser, type TokenChooser } from './sampling';
+import { checkStopping, stoppingCriteria, type GenerationProgress, type StopKind, type StoppingCriterion } from './stopping';
+
+/** The part of engine/model.ts's Model that decoding needs (tests substitute a scripted one). */
+export interface StepModel {
+  /** [n, hidden] embedding rows of the tokens. */
+  embed(tokens: ArrayLike<number>): Float32Array;
+  /** Runs new rows against the cache's past without changing the cache. */
+  forward(cache: KvCache, req: ForwardRequest): Promise<ForwardResult>;
+}
+
+export interface GenerateOptions {
+  /** Turns ids into bytes for the streamed text. */
+  tokenizer: Pick<TokenizerLike, 'tokenBytes'>;
+  /** Checked after every forward; an abort ends the loop with stop 'cancelled'. */
+  signal?: AbortSignal;
+  /** Used by the default chooser (greedy). */
+  processors?: readonly LogitsProcessor[];
+  /** Default: greedy after `processors`. */
+  chooser?: TokenChooser;
+  /** Default: stoppingCriteria(config). */
+  criteria?: readonly StoppingCriterion[];
+  /** Called after each accepted token (before the stopping check cuts the text). */
+  onToken?: (token: number, progress: GenerationProgress) => void;
+}
+
+export type GenerationStop = StopKind | 'cancelled';
+
+export interface GenerationResult {
+  /** The completion text, already cut where the stopping rule said. */
+  text: string;
+  /** Every token chosen, the one that triggered the stop included. */
+  tokens: number[];
+  stop: GenerationStop;
+  /** Forward passes run (one per token after the first: the first comes from the prompt's logits). */
+  forwards: number;
+}
+
+/**
+ * Greedy decoding from `firstLogits` ([vocab], the logits of the cache's last slot).
+ * New tokens take positions cache.nextPosition(), nextPosition() + 1, ...
+ */
+export async function generate(
+  model: StepModel,
+  cache: KvCache,
+  firstLogits: Float32Array,
+  config: GenerationConfig,
+  options: GenerateOptions,
+): Promise<GenerationResult> {
+  const { tokenizer, signal } = options;
+  const chooser = options.chooser ?? greedyChooser(options.processors ?? []);
+  const criteria = options.criteria ?? stoppingCriteria(config);
+  // End and control tokens stop generation; their text ("<|endoftext|>") must not leak into the completion.
+  const silent = new Set([...config.eosTokenIds, ...config.stopTokenIds]);
+  const decoder = new Utf8StreamDecoder();
+  const promptLength = cache.length;
+  const tokens: number[] = [];
+  let text = '';
+  let forwards = 0;
+  let logits = firstLogits;
+  const cancelled = (): GenerationResult => ({ text, tokens, stop: 'cancelled', forwards });
+
+  try {
+    if (signal?.aborted) return cancelled();
+    for (;;) {
+      const position = cache.nextPosition();
+      const token = chooser(logits, { position, generated: tokens });
+      tokens.push(token);
+      if (!silent.has(token)) text += decoder.push(tokenizer.tokenBytes(token));
+      const progress: GenerationProgress = { tokens, text };
+      options.onToken?.(token, progress);
+      const verdict = checkStopping(criteria, progress);
+      // Bytes still held by the decoder are an unfinished character: dropped, not shown as U+FFFD.
+      if (verdict) return { text: text.slice(0, verdict.keep), tokens, stop: verdict.kind, forwards };
+
+      let step: ForwardResult;
+      try {
+        step = await model.forward(cache, { embeds: model.embed([token]), positions: [position], signal });
+      } catch (e) {
+        if (signal?.aborted) return cancelled();
+        throw e;
+      }
+      forwards++;
+      cache.append(step.newKeys, step.newValues, [token], [position]);
+      if (signal?.aborted) return cancelled();
+      logits = step.logits;
+    }
+  } finally {
+    cache.truncate(promptLength);
+  }
+}
