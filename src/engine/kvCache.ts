@@ -1,0 +1,370 @@
+// The KV cache of one sequence, owned by JS. The ONNX graph only returns the K/V rows of the new
+// positions; this class stores them and edits them: append after a forward, splice and rotate for
+// PIE edits, compact after tree verification, fork for drafts.
+//
+// Layout (why): per layer, K and V are [numKvHeads, capacity, headDim] float32, the layout the
+// graph's `past_key_i` / `past_value_i` inputs take, so Model.forward passes these very arrays to
+// onnxruntime without copying (P = capacity; slots [length, capacity) are masked with -inf).
+// Capacity grows in chunks so appends rarely reallocate.
+//
+// Keys are kept twice: K at the slot's current RoPE position (what attention reads) and K_enc as the
+// graph encoded it at `encodedPosition`. Every re-rotation starts from K_enc
+// (K = R(position − encodedPosition)·K_enc, float64 angles), so repeated edits never accumulate
+// rounding error.
+
+import { RopeTable, type RopeSpec } from './rope';
+
+/** Sizes of the per-layer K/V tensors. */
+export interface KvShape {
+  numLayers: number;
+  numKvHeads: number;
+  headDim: number;
+}
+
+/** K/V rows for some slots, in the layout of ForwardResult: per layer [numKvHeads, n, headDim]. */
+export interface KvRows {
+  keys: Float32Array[];
+  values: Float32Array[];
+  /** [n] token ids; -1 marks a slot with no single token (a superposed embedding). */
+  tokens: ArrayLike<number>;
+  /** [n] RoPE positions the keys were encoded at (also their current positions). */
+  positions: ArrayLike<number>;
+}
+
+export interface KvCacheOptions {
+  /** Slots added per growth step (default 256). */
+  chunk?: number;
+}
+
+const DEFAULT_CHUNK = 256;
+
+export class KvCache {
+  readonly shape: KvShape;
+  readonly rope: RopeSpec;
+  readonly chunk: number;
+
+  private len = 0;
+  private cap = 0;
+  /** [cap] token id per slot. */
+  private tok: Int32Array = new Int32Array(0);
+  /** [cap] current RoPE position per slot. */
+  private pos: Int32Array = new Int32Array(0);
+  /** [cap] position the slot's key was encoded at (K_enc). */
+  private encPos: Int32Array = new Int32Array(0);
+  /** Per layer [numKvHeads, cap, headDim]: keys at the current positions. */
+  private k: Float32Array[];
+  /** Per layer [numKvHeads, cap, headDim]: keys as encoded. */
+  private kEnc: Float32Array[];
+  /** Per layer [numKvHeads, cap, headDim]: values (position-free). */
+  private v: Float32Array[];
+
+  constructor(shape: KvShape, rope: RopeSpec, opts: KvCacheOptions = {}) {
+    if (rope.headDim !== shape.headDim) throw new RangeError(`KvCache: RoPE head size ${rope.headDim} ≠ ${shape.headDim}`);
+    this.shape = { numLayers: shape.numLayers, numKvHeads: shape.numKvHeads, headDim: shape.headDim };
+    this.rope = rope;
+    this.chunk = Math.max(1, Math.floor(opts.chunk ?? DEFAULT_CHUNK));
+    this.k = this.layers(0);
+    this.kEnc = this.layers(0);
+    this.v = this.layers(0);
+  }
+
+  /** Number of filled slots (the logical past length). */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Allocated slots per head (the physical P the graph sees). */
+  get capacity(): number {
+    return this.cap;
+  }
+
+  /** [length] token ids (a copy). */
+  tokens(): Int32Array {
+    return this.tok.slice(0, this.len);
+  }
+
+  /** [length] current RoPE positions (a copy). */
+  positions(): Int32Array {
+    return this.pos.slice(0, this.len);
+  }
+
+  /** [length] positions the keys were encoded at (a copy). */
+  encodedPositions(): Int32Array {
+    return this.encPos.slice(0, this.len);
+  }
+
+  /** Position the next appended token would naturally take (last position + 1, or 0). */
+  nextPosition(): number {
+    return this.len === 0 ? 0 : this.pos[this.len - 1] + 1;
+  }
+
+  /**
+   * Physical keys of a layer, [numKvHeads, capacity, headDim], shared not copied: the graph input.
+   * Only slots [0, length) of each head are meaningful. Valid until the next call that changes capacity.
+   */
+  physicalKeys(layer: number): Float32Array {
+    return this.k[layer];
+  }
+
+  /** Physical values of a layer, [numKvHeads, capacity, headDim]; see physicalKeys. */
+  physicalValues(layer: number): Float32Array {
+    return this.v[layer];
+  }
+
+  /** Keys of slots [start, end) of one layer as [numKvHeads, end - start, headDim] (a copy). */
+  keys(layer: number, start = 0, end = this.len): Float32Array {
+    return this.gather(this.k[layer], start, end);
+  }
+
+  /** Values of slots [start, end) of one layer as [numKvHeads, end - start, headDim] (a copy). */
+  values(layer: number, start = 0, end = this.len): Float32Array {
+    return this.gather(this.v[layer], start, end);
+  }
+
+  /** Append n slots after the last one; `rows` is a forward's newKeys/newValues plus their tokens and positions. */
+  append(newKeys: Float32Array[], newValues: Float32Array[], tokens: ArrayLike<number>, positions: ArrayLike<number>): void {
+    this.splice(this.len, 0, { keys: newKeys, values: newValues, tokens, positions });
+  }
+
+  /** Drop every slot from n on. */
+  truncate(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`truncate(${n})`);
+    if (n >= this.len) return;
+    this.len = n;
+    this.shrinkIfSparse();
+  }
+
+  /**
+   * Remove slots [start, start + deleteCount) and insert `insert`'s rows in their place.
+   * Positions of the slots after the edit are left as they were: a PIE edit follows this with
+   * rotate(start + inserted, length, Δ).
+   */
+  splice(start: number, deleteCount: number, insert?: KvRows): void {
+    if (!Number.isInteger(start) || start < 0 || start > this.len) throw new RangeError(`splice start ${start} outside [0, ${this.len}]`);
+    if (!Number.isInteger(deleteCount) || deleteCount < 0) throw new RangeError(`splice deleteCount ${deleteCount}`);
+    const del = Math.min(deleteCount, this.len - start);
+    const m = insert ? insert.tokens.length : 0;
+    if (insert) this.checkRows(insert, m);
+    const tail = this.len - start - del;
+    const newLen = this.len + m - del;
+    if (newLen > this.cap) this.resize(this.roundUp(newLen));
+
+    // Move the tail [start + del, len) to [start + m, ...) in every per-slot array.
+    if (m !== del && tail > 0) {
+      this.moveSlots(start + del, start + m, tail);
+    }
+    if (insert) {
+      const { numLayers, numKvHeads, headDim } = this.shape;
+      for (let l = 0; l < numLayers; l++) {
+        for (let h = 0; h < numKvHeads; h++) {
+          const src = h * m * headDim;
+          const dst = (h * this.cap + start) * headDim;
+          const n = m * headDim;
+          this.k[l].set(insert.keys[l].subarray(src, src + n), dst);
+          this.kEnc[l].set(insert.keys[l].subarray(src, src + n), dst);
+          this.v[l].set(insert.values[l].subarray(src, src + n), dst);
+        }
+      }
+      for (let i = 0; i < m; i++) {
+        this.tok[start + i] = insert.tokens[i];
+        this.pos[start + i] = insert.positions[i];
+        this.encPos[start + i] = insert.positions[i];
+      }
+    }
+    this.len = newLen;
+    this.shrinkIfSparse();
+  }
+
+  /** Shift the RoPE positions of slots [start, end) by delta, re-rotating their keys from K_enc. */
+  rotate(start: number, end: number, delta: number): void {
+    this.checkRange(start, end);
+    if (!Number.isInteger(delta)) throw new RangeError(`rotate delta ${delta} is not an integer`);
+    if (delta === 0 || start === end) return;
+    const p = new Int32Array(end - start);
+    for (let i = 0; i < p.length; i++) p[i] = this.pos[start + i] + delta;
+    this.setPositions(start, p);
+  }
+
+  /** Set the positions of slots [start, start + positions.length) and re-rotate their keys from K_enc. */
+  setPositions(start: number, positions: ArrayLike<number>): void {
+    const end = start + positions.length;
+    this.checkRange(start, end);
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    const table = new RopeTable(this.rope);
+    for (let i = 0; i < positions.length; i++) {
+      const s = start + i;
+      const p = positions[i];
+      if (!Number.isInteger(p)) throw new RangeError(`position ${p} is not an integer`);
+      this.pos[s] = p;
+      const delta = p - this.encPos[s];
+      if (delta === 0) {
+        for (let l = 0; l < numLayers; l++) {
+          for (let h = 0; h < numKvHeads; h++) {
+            const o = (h * this.cap + s) * headDim;
+            this.k[l].set(this.kEnc[l].subarray(o, o + headDim), o);
+          }
+        }
+        continue;
+      }
+      table.set(delta);
+      for (let l = 0; l < numLayers; l++) {
+        for (let h = 0; h < numKvHeads; h++) {
+          const o = (h * this.cap + s) * headDim;
+          table.rotate(this.kEnc[l], o, this.k[l], o);
+        }
+      }
+    }
+  }
+
+  /** A deep copy (same capacity) that shares nothing with this cache. */
+  fork(): KvCache {
+    const c = new KvCache(this.shape, this.rope, { chunk: this.chunk });
+    c.len = this.len;
+    c.cap = this.cap;
+    c.tok = this.tok.slice();
+    c.pos = this.pos.slice();
+    c.encPos = this.encPos.slice();
+    c.k = this.k.map((a) => a.slice());
+    c.kEnc = this.kEnc.map((a) => a.slice());
+    c.v = this.v.map((a) => a.slice());
+    return c;
+  }
+
+  /**
+   * Keep slots [0, keep[0]) untouched, then the listed slots in the listed order, contiguous from
+   * keep[0]; everything else after keep[0] is dropped. Positions and keys travel unchanged
+   * (after tree verification the accepted path already sits at past + depth).
+   */
+  compact(keep: readonly number[]): void {
+    if (keep.length === 0) throw new RangeError('compact needs at least one slot (use truncate to drop all)');
+    for (const s of keep) {
+      if (!Number.isInteger(s) || s < keep[0] || s >= this.len) throw new RangeError(`compact slot ${s} outside [${keep[0]}, ${this.len})`);
+    }
+    const base = keep[0];
+    const n = keep.length;
+    // The listed slots may overlap their destinations in any order: gather into temporaries first.
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    const tmp = new Float32Array(numKvHeads * n * headDim); // [numKvHeads, n, headDim]
+    for (const arrays of [this.k, this.kEnc, this.v]) {
+      for (let l = 0; l < numLayers; l++) {
+        const a = arrays[l];
+        for (let h = 0; h < numKvHeads; h++) {
+          for (let i = 0; i < n; i++) {
+            const o = (h * this.cap + keep[i]) * headDim;
+            tmp.set(a.subarray(o, o + headDim), (h * n + i) * headDim);
+          }
+        }
+        for (let h = 0; h < numKvHeads; h++) {
+          a.set(tmp.subarray(h * n * headDim, (h + 1) * n * headDim), (h * this.cap + base) * headDim);
+        }
+      }
+    }
+    for (const arr of [this.tok, this.pos, this.encPos]) {
+      const vals = keep.map((s) => arr[s]);
+      arr.set(vals, base);
+    }
+    this.len = base + n;
+    this.shrinkIfSparse();
+  }
+
+  /** Bytes held by this cache's arrays (allocated capacity, not just the filled slots). */
+  bytes(): number {
+    const perLayer = 3 * this.shape.numKvHeads * this.cap * this.shape.headDim * 4;
+    return this.shape.numLayers * perLayer + 3 * this.cap * 4;
+  }
+
+  private layers(cap: number): Float32Array[] {
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    return Array.from({ length: numLayers }, () => new Float32Array(numKvHeads * cap * headDim));
+  }
+
+  private roundUp(n: number): number {
+    return Math.ceil(n / this.chunk) * this.chunk;
+  }
+
+  /** Reallocate to `cap` slots, keeping slots [0, min(len, cap)). Fresh slots are zero (finite, so -inf masking gives exact zeros). */
+  private resize(cap: number): void {
+    const { numKvHeads, headDim } = this.shape;
+    const keepSlots = Math.min(this.len, cap);
+    const move = (old: Float32Array[]): Float32Array[] =>
+      old.map((a) => {
+        const b = new Float32Array(numKvHeads * cap * headDim);
+        for (let h = 0; h < numKvHeads; h++) {
+          const src = h * this.cap * headDim;
+          b.set(a.subarray(src, src + keepSlots * headDim), h * cap * headDim);
+        }
+        return b;
+      });
+    this.k = move(this.k);
+    this.kEnc = move(this.kEnc);
+    this.v = move(this.v);
+    const grow = (a: Int32Array): Int32Array => {
+      const b = new Int32Array(cap);
+      b.set(a.subarray(0, keepSlots));
+      return b;
+    };
+    this.tok = grow(this.tok);
+    this.pos = grow(this.pos);
+    this.encPos = grow(this.encPos);
+    this.cap = cap;
+  }
+
+  /**
+   * Give memory back after big deletions: attention runs over the whole capacity (masked), so a
+   * mostly empty cache also costs time. Hysteresis of two chunks avoids reallocating back and forth.
+   */
+  private shrinkIfSparse(): void {
+    if (this.cap - this.len >= 2 * this.chunk + this.chunk) this.resize(this.roundUp(this.len + this.chunk));
+  }
+
+  /** Move n slots from `from` to `to` (ranges may overlap) in every per-slot array. */
+  private moveSlots(from: number, to: number, n: number): void {
+    const { numKvHeads, headDim } = this.shape;
+    for (const arrays of [this.k, this.kEnc, this.v]) {
+      for (const a of arrays) {
+        for (let h = 0; h < numKvHeads; h++) {
+          const base = h * this.cap;
+          a.copyWithin((base + to) * headDim, (base + from) * headDim, (base + from + n) * headDim);
+        }
+      }
+    }
+    this.tok.copyWithin(to, from, from + n);
+    this.pos.copyWithin(to, from, from + n);
+    this.encPos.copyWithin(to, from, from + n);
+  }
+
+  private gather(a: Float32Array, start: number, end: number): Float32Array {
+    this.checkRange(start, end);
+    const { numKvHeads, headDim } = this.shape;
+    const n = end - start;
+    const out = new Float32Array(numKvHeads * n * headDim);
+    for (let h = 0; h < numKvHeads; h++) {
+      const o = (h * this.cap + start) * headDim;
+      out.set(a.subarray(o, o + n * headDim), h * n * headDim);
+    }
+    return out;
+  }
+
+  private checkRange(start: number, end: number): void {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > this.len || start > end) {
+      throw new RangeError(`slot range [${start}, ${end}) outside [0, ${this.len})`);
+    }
+  }
+
+  private checkRows(rows: KvRows, m: number): void {
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    if (rows.positions.length !== m) throw new RangeError(`KvRows: ${m} tokens but ${rows.positions.length} positions`);
+    if (rows.keys.length !== numLayers || rows.values.length !== numLayers) {
+      throw new RangeError(`KvRows: expected ${numLayers} layers, got ${rows.keys.length} keys / ${rows.values.length} values`);
+    }
+    const want = numKvHeads * m * headDim;
+    for (let l = 0; l < numLayers; l++) {
+      if (rows.keys[l].length !== want || rows.values[l].length !== want) {
+        throw new RangeError(`KvRows layer ${l}: expected [${numKvHeads}, ${m}, ${headDim}] = ${want} values`);
+      }
+    }
+    for (let i = 0; i < m; i++) {
+      if (!Number.isInteger(rows.positions[i])) throw new RangeError(`position ${rows.positions[i]} is not an integer`);
+    }
+  }
+}
