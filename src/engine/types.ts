@@ -24,6 +24,8 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   /** qwen2 has biases on q/k/v projections; llama may via `attention_bias`. */
   qkvBias: boolean;
+  /** Llama with `attention_bias: true` also has a bias on o_proj (HF LlamaAttention); absent = false. */
+  oProjBias?: boolean;
   maxPositionEmbeddings: number;
   bosTokenId: number | null;
   eosTokenIds: number[];
