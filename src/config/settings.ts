@@ -117,17 +117,13 @@ export function parseSettings(get: RawGetter): Settings {
 }
 
 /**
- * Settings baked into the CompletionService when it is constructed (the model files, the
- * onnxruntime session's thread pool, the context and document limits). Changing one disposes
- * the service and builds a new one; the model then loads again on the next request.
- * Everything else is read per request and takes effect at once.
+ * Settings baked into the CompletionService when it is constructed: the model files, the
+ * onnxruntime session's thread pool and the prompt budget. Changing one disposes the service
+ * and builds a new one; the model then loads again on the next request. Everything else is
+ * read per request and takes effect at once; the document limits included, because the editor
+ * decides which documents reach the service at all.
  */
-export const RELOAD_KEYS: ReadonlySet<SettingKey> = new Set<SettingKey>([
-  'modelPath',
-  'threads',
-  'maxContextTokens',
-  'maxDocumentBytes',
-]);
+export const RELOAD_KEYS: ReadonlySet<SettingKey> = new Set<SettingKey>(['modelPath', 'threads', 'maxContextTokens']);
 
 export type ChangeEffect = 'none' | 'immediate' | 'reload';
 

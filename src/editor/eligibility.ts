@@ -11,49 +11,42 @@ export interface DocumentShape {
   uriScheme: string;
   languageId: string;
   lineCount: number;
-  /** Length in UTF-16 code units. A lower bound on the UTF-8 size, so the editor never skips a
-   *  document the service would accept; the service checks exact bytes itself. */
+  /** Length in UTF-16 code units: a lower bound on the UTF-8 size, so this cheap check never
+   *  skips a document that the exact check would accept. */
   length: number;
-  /** The first few KB of text, enough to recognise binary content cheaply. */
-  head: string;
 }
 
 export type Eligibility =
   | { kind: 'eligible' }
   /** Not ours to look at (scheme or language): silently ignored. */
   | { kind: 'ignored' }
-  /** Ours, but too big or binary: ignored with a status-bar note saying why. */
-  | { kind: 'skipped'; reason: string };
+  /** Ours, but too big ('size') or binary ('content'): ignored with a status-bar note saying why. */
+  | { kind: 'skipped'; reason: string; cause: 'size' | 'content' };
 
-export const BINARY_SAMPLE_CHARS = 8192;
-
+/**
+ * `contentCheck` scans the text (exact UTF-8 size, binary content). It is O(document), so
+ * callers pass it when a document opens and leave it out on keystrokes, where only the O(1)
+ * size checks run: typing does not turn source into binary.
+ */
 export function classifyDocument(
   doc: DocumentShape,
   settings: Pick<Settings, 'enabledLanguages' | 'maxDocumentBytes' | 'maxDocumentLines'>,
+  contentCheck?: () => string | null,
 ): Eligibility {
   if (!SYNCED_SCHEMES.has(doc.uriScheme)) return { kind: 'ignored' };
   if (!isLanguageEnabled(settings, doc.languageId)) return { kind: 'ignored' };
   if (doc.length > settings.maxDocumentBytes) {
-    return { kind: 'skipped', reason: `file too large (${formatBytes(doc.length)} > ${formatBytes(settings.maxDocumentBytes)})` };
+    return {
+      kind: 'skipped',
+      reason: `file too large (${formatBytes(doc.length)} > ${formatBytes(settings.maxDocumentBytes)})`,
+      cause: 'size',
+    };
   }
   if (doc.lineCount > settings.maxDocumentLines) {
-    return { kind: 'skipped', reason: `file too long (${doc.lineCount} lines > ${settings.maxDocumentLines})` };
+    return { kind: 'skipped', reason: `file too long (${doc.lineCount} lines > ${settings.maxDocumentLines})`, cause: 'size' };
   }
-  if (looksBinary(doc.head)) return { kind: 'skipped', reason: 'binary content' };
-  return { kind: 'eligible' };
-}
-
-/**
- * NUL never occurs in source text; U+FFFD is what invalid UTF-8 decodes to, and a file with
- * many of them was not text to begin with. 1% tolerates a few stray replacement characters
- * pasted into a real source file.
- */
-export function looksBinary(head: string): boolean {
-  const sample = head.length > BINARY_SAMPLE_CHARS ? head.slice(0, BINARY_SAMPLE_CHARS) : head;
-  if (sample.includes('\u0000')) return true;
-  let replacements = 0;
-  for (let i = 0; i < sample.length; i++) if (sample.charCodeAt(i) === 0xfffd) replacements++;
-  return sample.length > 0 && replacements / sample.length > 0.01;
+  const reason = contentCheck?.() ?? null;
+  return reason === null ? { kind: 'eligible' } : { kind: 'skipped', reason, cause: 'content' };
 }
 
 /** Decimal units, so the default limit of 1000000 reads as the round "1.0 MB" users set. */

@@ -106,6 +106,18 @@ function percentile(xs: number[], p: number): number {
 }
 
 /**
+ * A Markdown table padded so that the columns also line up in the raw text: the report opens
+ * as a plain text document, where an unaligned table would be hard to read.
+ */
+export function alignedTable(head: string[], rows: string[][], right: boolean[]): string[] {
+  const widths = head.map((h, c) => Math.max(h.length, 3, ...rows.map((r) => r[c].length)));
+  const pad = (text: string, c: number): string => (right[c] ? text.padStart(widths[c]) : text.padEnd(widths[c]));
+  const line = (cells: string[]): string => `| ${cells.map(pad).join(' | ')} |`;
+  const rule = `|${widths.map((w, c) => (right[c] ? ` ${'-'.repeat(w - 1)}: ` : ` ${'-'.repeat(w)} `)).join('|')}|`;
+  return [line(head), rule, ...rows.map(line)];
+}
+
+/**
  * The latency report: a summary line and one row per completion, newest first.
  * `clock` formats timestamps; injected so tests do not depend on the machine's time zone.
  */
@@ -139,8 +151,7 @@ export function renderLatencyReport(
   if (speculation) head.push('accepted / forward');
   if (monitors) head.push('monitor fixes');
   head.push('alternatives', 'stop');
-  lines.push(`| ${head.join(' | ')} |`);
-  lines.push(`|${head.map((h, i) => (i < 2 || h === 'stop' ? ' --- ' : ' ---: ')).join('|')}|`);
+  const rows: string[][] = [];
   for (let i = samples.length - 1; i >= 0; i--) {
     const s = samples[i];
     const row = [
@@ -156,8 +167,11 @@ export function renderLatencyReport(
     if (speculation) row.push(s.acceptedPerForward === undefined ? '–' : s.acceptedPerForward.toFixed(2));
     if (monitors) row.push(s.monitorInterventions === undefined ? '–' : String(s.monitorInterventions));
     row.push(String(s.alternatives), s.stopReason);
-    lines.push(`| ${row.join(' | ')} |`);
+    rows.push(row);
   }
+  // Text columns (time, file, stop) left-aligned, numbers right-aligned.
+  const right = head.map((h, i) => i >= 2 && h !== 'stop');
+  lines.push(...alignedTable(head, rows, right));
   lines.push('');
   return lines.join('\n');
 }

@@ -143,3 +143,25 @@ function view(text: string, head: string[], label: string, last: LatencySample |
 function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (c) => `\\${c}`);
 }
+
+/** What the status bar says about the active editor's document, when anything. */
+export type DocumentNote = { kind: 'language'; languageId: string } | { kind: 'skipped'; reason: string };
+
+export interface StatusInputs {
+  enabled: boolean;
+  engine: EngineState;
+  note: DocumentNote | undefined;
+  last: LatencySample | undefined;
+}
+
+/**
+ * The one state to draw, by precedence: completions switched off explains everything; a model
+ * error matters in every document; then why the active document gets nothing; then the engine.
+ */
+export function composeStatus(inputs: StatusInputs): StatusState {
+  if (!inputs.enabled) return { kind: 'disabled' };
+  if (inputs.engine.kind === 'error') return inputs.engine;
+  if (inputs.note?.kind === 'language') return { kind: 'disabled', languageId: inputs.note.languageId };
+  if (inputs.note?.kind === 'skipped') return { kind: 'skipped', reason: inputs.note.reason };
+  return inputs.last ? { ...inputs.engine, last: inputs.last } : inputs.engine;
+}

@@ -139,11 +139,11 @@ test('per-language enablement, with "*" for every language', () => {
   assert.ok(!isLanguageEnabled(from({ enabledLanguages: [] }), 'python'));
 });
 
-test('model files, threads and the service limits need a reload; the rest applies at once', () => {
+test('model files, threads and the prompt budget need a reload; the rest applies at once', () => {
   const base = from({});
   assert.equal(classifyChange(base, from({})), 'none');
   assert.equal(classifyChange(base, { ...base, enabledLanguages: [...base.enabledLanguages] }), 'none');
-  for (const key of ['modelPath', 'threads', 'maxContextTokens', 'maxDocumentBytes'] as const) assert.ok(RELOAD_KEYS.has(key));
+  assert.deepEqual([...RELOAD_KEYS].sort(), ['maxContextTokens', 'modelPath', 'threads']);
   assert.equal(classifyChange(base, { ...base, modelPath: '/m' }), 'reload');
   assert.equal(classifyChange(base, { ...base, threads: 2 }), 'reload');
   assert.equal(classifyChange(base, { ...base, maxContextTokens: 1024 }), 'reload');
@@ -153,6 +153,7 @@ test('model files, threads and the service limits need a reload; the rest applie
     { maxTokens: 8 },
     { mode: 'line' as const },
     { debounceMs: 10 },
+    { maxDocumentBytes: 5000 },
     { maxDocumentLines: 100 },
     { cache: 'full' as const },
     { refreshWindow: 16 },

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { checkDocument } from '../../../src/completion/documentGuards';
 import { DEFAULTS } from '../../../src/config/settings';
-import { classifyDocument, formatBytes, looksBinary, type DocumentShape } from '../../../src/editor/eligibility';
+import { classifyDocument, formatBytes, type DocumentShape } from '../../../src/editor/eligibility';
 
 const doc = (over: Partial<DocumentShape> = {}): DocumentShape => ({
   uriScheme: 'file',
   languageId: 'python',
   lineCount: 10,
   length: 200,
-  head: 'def f(x):\n    return x\n',
   ...over,
 });
 
@@ -26,23 +26,23 @@ test('other schemes and languages are ignored without a note', () => {
 
 test('huge documents are skipped with a reason naming the limit', () => {
   const big = classifyDocument(doc({ length: 2_500_000 }), DEFAULTS);
-  assert.deepEqual(big, { kind: 'skipped', reason: 'file too large (2.5 MB > 1.0 MB)' });
+  assert.deepEqual(big, { kind: 'skipped', reason: 'file too large (2.5 MB > 1.0 MB)', cause: 'size' });
   const long = classifyDocument(doc({ lineCount: 20_001 }), DEFAULTS);
-  assert.deepEqual(long, { kind: 'skipped', reason: 'file too long (20001 lines > 20000)' });
+  assert.deepEqual(long, { kind: 'skipped', reason: 'file too long (20001 lines > 20000)', cause: 'size' });
   assert.deepEqual(classifyDocument(doc({ length: 1_000_000, lineCount: 20_000 }), DEFAULTS), { kind: 'eligible' }, 'limits are inclusive');
 });
 
-test('binary content is skipped', () => {
-  assert.deepEqual(classifyDocument(doc({ head: 'ELF\u0000\u0001\u0002' }), DEFAULTS), { kind: 'skipped', reason: 'binary content' });
-});
-
-test('binary detection: NUL or many replacement characters; a stray one is fine', () => {
-  assert.ok(looksBinary('abc\u0000def'));
-  assert.ok(looksBinary('\ufffd\ufffd\ufffdab'));
-  assert.ok(!looksBinary(`x = "\ufffd"\n${'y = 1\n'.repeat(50)}`));
-  assert.ok(!looksBinary(''));
-  // Only the head is looked at: a NUL far beyond the sample does not count.
-  assert.ok(!looksBinary(`${'a'.repeat(9000)}\u0000`));
+test('the content check (binary, exact bytes) runs only when given, after the cheap checks', () => {
+  const binary = 'ELF\u0000\u0001\u0002';
+  const check = (): string | null => checkDocument(binary);
+  const r = classifyDocument(doc(), DEFAULTS, check);
+  assert.ok(r.kind === 'skipped' && r.cause === 'content');
+  assert.match(r.reason, /binary/);
+  assert.deepEqual(classifyDocument(doc(), DEFAULTS), { kind: 'eligible' }, 'keystroke path: no scan');
+  let ran = false;
+  classifyDocument(doc({ languageId: 'markdown' }), DEFAULTS, () => ((ran = true), null));
+  assert.equal(ran, false, 'ignored documents are never scanned');
+  assert.deepEqual(classifyDocument(doc(), DEFAULTS, () => null), { kind: 'eligible' });
 });
 
 test('sizes print in decimal units', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CompletionResult } from '../../../src/completion/types';
-import { LatencyLog, formatRate, renderLatencyReport, sampleFrom, type LatencySample } from '../../../src/editor/latency';
+import { LatencyLog, alignedTable, formatRate, renderLatencyReport, sampleFrom, type LatencySample } from '../../../src/editor/latency';
 
 function result(over: Partial<CompletionResult> = {}): CompletionResult {
   return {
@@ -61,6 +61,15 @@ test('the empty report says how to get data', () => {
   assert.match(md, /No completions yet/);
 });
 
+test('aligned tables pad every column to its widest cell', () => {
+  assert.deepEqual(alignedTable(['a', 'num'], [['xxxx', '1'], ['y', '22']], [false, true]), [
+    '| a    | num |',
+    '| ---- | --: |',
+    '| xxxx |   1 |',
+    '| y    |  22 |',
+  ]);
+});
+
 test('the report: summary, then one row per completion, newest first', () => {
   const samples: LatencySample[] = [
     sampleFrom(result({ timings: { loadMs: 2300, encodeMs: 400, firstTokenMs: 450, totalMs: 900, tokens: 20, tokensPerSecond: 44 } }), 'a.py', at(0)),
@@ -78,11 +87,11 @@ test('the report: summary, then one row per completion, newest first', () => {
     '- decode: median 41 tok/s',
     '- prompt tokens reused / encoded: 5490 / 36',
     '',
-    '| time | file | encode ms | first token ms | total ms | tokens | tok/s | reused / encoded | alternatives | stop |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    '| t2 | a.py | 5 | 20 | 30 | 0 | – | 1830 / 12 | 0 | maxTokens |',
-    '| t1 | b\\|c.ts | 12 | 60 | 142 | 24 | 38 | 1830 / 12 | 2 | eos |',
-    '| t0 | a.py | 400 | 450 | 900 (load 2300) | 20 | 44 | 1830 / 12 | 2 | eos |',
+    '| time | file    | encode ms | first token ms |        total ms | tokens | tok/s | reused / encoded | alternatives | stop      |',
+    '| ---- | ------- | --------: | -------------: | --------------: | -----: | ----: | ---------------: | -----------: | --------- |',
+    '| t2   | a.py    |         5 |             20 |              30 |      0 |     – |        1830 / 12 |            0 | maxTokens |',
+    '| t1   | b\\|c.ts |        12 |             60 |             142 |     24 |    38 |        1830 / 12 |            2 | eos       |',
+    '| t0   | a.py    |       400 |            450 | 900 (load 2300) |     20 |    44 |        1830 / 12 |            2 | eos       |',
     '',
   ].join('\n');
   assert.equal(md, expected);
@@ -96,7 +105,7 @@ test('speculation and monitor columns appear only when some completion has them'
     5,
     clock,
   );
-  assert.match(rich, /\| reused \/ encoded \| accepted \/ forward \| monitor fixes \| alternatives \| stop \|/);
-  assert.match(rich, /\| 1830 \/ 12 \| 2\.46 \| 3 \| 2 \| eos \|/);
-  assert.match(rich, /\| 1830 \/ 12 \| – \| – \| 2 \| eos \|/);
+  assert.match(rich, /\| reused \/ encoded \| accepted \/ forward \| monitor fixes \| alternatives \| stop +\|/);
+  assert.match(rich, /\| +1830 \/ 12 \| +2\.46 \| +3 \| +2 \| eos +\|/);
+  assert.match(rich, /\| +1830 \/ 12 \| +– \| +– \| +2 \| eos +\|/);
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LatencySample } from '../../../src/editor/latency';
-import { COMMANDS, latencyTable, readout, renderStatus } from '../../../src/editor/status';
+import { COMMANDS, composeStatus, latencyTable, readout, renderStatus } from '../../../src/editor/status';
 
 const last: LatencySample = {
   at: 0,
@@ -83,4 +83,18 @@ test('each state has its own icon, label and click target', () => {
 test('error text is escaped in the Markdown tooltip', () => {
   const v = renderStatus({ kind: 'error', message: 'model_type `x` *bad*' });
   assert.match(v.tooltip, /model\\_type \\`x\\` \\\*bad\\\*/);
+});
+
+test('composing the state: off, then model error, then the document, then the engine', () => {
+  const ready = { kind: 'ready' } as const;
+  const error = { kind: 'error', message: 'tokenizer.json: missing' } as const;
+  const skipped = { kind: 'skipped', reason: 'binary content' } as const;
+  const language = { kind: 'language', languageId: 'markdown' } as const;
+  assert.deepEqual(composeStatus({ enabled: false, engine: error, note: skipped, last }), { kind: 'disabled' });
+  assert.deepEqual(composeStatus({ enabled: true, engine: error, note: skipped, last }), error);
+  assert.deepEqual(composeStatus({ enabled: true, engine: ready, note: language, last }), { kind: 'disabled', languageId: 'markdown' });
+  assert.deepEqual(composeStatus({ enabled: true, engine: ready, note: skipped, last }), { kind: 'skipped', reason: 'binary content' });
+  assert.deepEqual(composeStatus({ enabled: true, engine: ready, note: undefined, last }), { kind: 'ready', last });
+  assert.deepEqual(composeStatus({ enabled: true, engine: { kind: 'idle' }, note: undefined, last: undefined }), { kind: 'idle' });
+  assert.deepEqual(composeStatus({ enabled: true, engine: { kind: 'generating' }, note: undefined, last }), { kind: 'generating', last });
 });

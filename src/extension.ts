@@ -1,0 +1,38 @@
+// Activation only: build the context, wire the modules. The model is not loaded here; the
+// first completion request loads it.
+
+import * as vscode from 'vscode';
+import { CompletionService } from './completion/service';
+import { Ctx } from './ctx';
+import { registerCommands } from './editor/commands';
+import { DocumentSync } from './editor/documentSync';
+import { InlineCompletionProvider } from './editor/provider';
+
+let ctx: Ctx | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  try {
+    ctx = new Ctx(context, (opts) => new CompletionService(opts));
+    const sync = ctx.pushCleanup(new DocumentSync(ctx));
+    registerCommands(ctx);
+    // Every language is registered; per-language enablement is checked per request, so
+    // changing `slipstream.enabledLanguages` needs no re-registration.
+    ctx.pushCleanup(
+      vscode.languages.registerInlineCompletionItemProvider(
+        [{ scheme: 'file' }, { scheme: 'untitled' }],
+        new InlineCompletionProvider(ctx, sync),
+      ),
+    );
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    void vscode.window.showErrorMessage(`Slipstream failed to start: ${message}`);
+    ctx?.dispose();
+    ctx = undefined;
+    throw err;
+  }
+}
+
+export function deactivate(): void {
+  ctx?.dispose();
+  ctx = undefined;
+}
