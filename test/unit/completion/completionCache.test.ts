@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CompletionCache } from '../../../src/completion/completionCache';
+
+test('typing through a shown completion returns the rest', () => {
+  const c = new CompletionCache();
+  c.put('a.py', 'x = ', '\n', 'foo(1)');
+  assert.deepEqual(c.get('a.py', 'x = ', '\n'), { completion: 'foo(1)', typed: 0 });
+  assert.deepEqual(c.get('a.py', 'x = fo', '\n'), { completion: 'o(1)', typed: 2 });
+  // Typed something else, typed it all, other document, changed suffix: no hit.
+  assert.equal(c.get('a.py', 'x = fa', '\n'), undefined);
+  assert.equal(c.get('a.py', 'x = foo(1)', '\n'), undefined);
+  assert.equal(c.get('b.py', 'x = ', '\n'), undefined);
+  assert.equal(c.get('a.py', 'x = f', '\ny'), undefined);
+});
+
+test('the most specific entry wins; LRU evicts the oldest; forget drops a document', () => {
+  const c = new CompletionCache({ capacity: 2 });
+  c.put('a', 'p', '', 'abc');
+  c.put('a', 'pa', '', 'bXY');
+  assert.equal(c.get('a', 'pab', '')?.completion, 'XY');
+  c.put('a', 'q', '', 'zz');
+  assert.equal(c.size, 2);
+  assert.equal(c.get('a', 'p', ''), undefined, 'oldest entry evicted');
+  c.put('b', 'q', '', 'yy');
+  c.forget('a');
+  assert.equal(c.size, 1);
+  assert.equal(c.get('b', 'qy', '')?.completion, 'y');
+  c.put('b', 'r', '', '');
+  assert.equal(c.size, 1, 'empty completions are not stored');
+});
