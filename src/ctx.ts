@@ -138,18 +138,20 @@ export class Ctx implements vscode.Disposable {
   }
 
   /**
-   * Cancellations are silent. Other errors are logged every time and shown once per distinct
-   * message; a model that cannot load offers to pick another folder.
+   * Cancellations are silent. Other errors are logged and shown once per distinct message;
+   * `loading` names the model folder of a failed load, and the notification then offers to
+   * pick another folder.
    */
-  reportError(err: unknown, signal?: AbortSignal, during: 'load' | 'completion' = 'completion'): void {
+  reportError(err: unknown, signal?: AbortSignal, loading?: { modelDir: string }): void {
     const kind = classifyError(err, signal);
     if (kind === 'cancelled') return;
     const message = errorMessage(err);
-    // A CheckpointError's message says all there is; a stack helps only for real faults.
-    this.log.error(kind === 'other' && err instanceof Error && err.stack ? err.stack : message);
+    // The service logs its own load failures; a stack helps only for real faults.
+    if (!loading) this.log.error(kind === 'other' && err instanceof Error && err.stack ? err.stack : message);
     if (!this.shown.claim(message)) return;
-    const aboutModel = during === 'load' || kind === 'checkpoint';
-    const text = aboutModel ? `Slipstream could not load the model: ${message}` : `Slipstream: ${message}`;
+    const aboutModel = loading !== undefined || kind === 'checkpoint';
+    const where = loading && !message.includes(loading.modelDir) ? ` in ${loading.modelDir}` : '';
+    const text = aboutModel ? `Slipstream could not load the model${where}: ${message}` : `Slipstream: ${message}`;
     const actions = aboutModel ? [SELECT_MODEL_FOLDER, SHOW_LOG] : [SHOW_LOG];
     void vscode.window.showErrorMessage(text, ...actions).then((choice) => {
       if (choice === SELECT_MODEL_FOLDER) void vscode.commands.executeCommand(COMMANDS.selectModelFolder);
@@ -198,7 +200,7 @@ export class Ctx implements vscode.Disposable {
       if (abort.signal.aborted) return undefined;
       this.loadFailed = true;
       this.setEngineState({ kind: 'error', message: errorMessage(err) });
-      this.reportError(err, undefined, 'load');
+      this.reportError(err, undefined, { modelDir });
       return undefined;
     }
     if (abort.signal.aborted) return undefined;

@@ -124,9 +124,12 @@ export class DocumentSync implements vscode.Disposable {
         this.closeInBackend(key);
         this.openInBackend(doc);
       }
-    } else {
+    } else if (known?.kind === 'skipped') {
       // Shrunk back under the limits: the full content check decides.
       this.update(doc, true);
+    } else {
+      // No backend yet (a no-op then: it reads the text when it is created), or a failed open.
+      this.openInBackend(doc);
     }
     if (doc === vscode.window.activeTextEditor?.document && now.kind !== known?.kind) this.showActiveNote();
   }
