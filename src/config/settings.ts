@@ -27,6 +27,8 @@ export interface Settings {
   speculation: SpeculationMode;
   drafts: number;
   monitors: boolean;
+  /** Serve the rest of a shown completion while the user types through it, without the model. */
+  completionCache: boolean;
   /** How many recent completions the latency report keeps. */
   latencyReportSize: number;
 }
@@ -65,6 +67,7 @@ export const DEFAULTS: Readonly<Settings> = {
   speculation: 'auto',
   drafts: 3,
   monitors: true,
+  completionCache: true,
   latencyReportSize: 50,
 };
 
@@ -112,6 +115,7 @@ export function parseSettings(get: RawGetter): Settings {
     speculation: oneOf(get('speculation'), ENUM_VALUES.speculation, DEFAULTS.speculation),
     drafts: int(get, 'drafts'),
     monitors: bool(get('monitors'), DEFAULTS.monitors),
+    completionCache: bool(get('completionCache'), DEFAULTS.completionCache),
     latencyReportSize: int(get, 'latencyReportSize'),
   };
 }

@@ -48,7 +48,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     const prefix = document.getText(new vscode.Range(new vscode.Position(0, 0), position));
     const suffixEnd = document.positionAt(document.offsetAt(position) + CACHE_SUFFIX_CHARS);
     const suffix = document.getText(new vscode.Range(position, suffixEnd));
-    const cached = this.cache.get(path, prefix, suffix);
+    const cached = settings.completionCache ? this.cache.get(path, prefix, suffix) : undefined;
     if (cached) {
       // The model run still in flight was for an earlier keystroke of this same suggestion.
       this.gate.cancel();

@@ -80,6 +80,7 @@ test('valid values are taken as given', () => {
     speculation: 'copyspec',
     drafts: 1,
     monitors: false,
+    completionCache: false,
     latencyReportSize: 10,
   });
   assert.equal(s.enable, false);
@@ -94,6 +95,7 @@ test('valid values are taken as given', () => {
   assert.equal(s.speculation, 'copyspec');
   assert.equal(s.drafts, 1);
   assert.equal(s.monitors, false);
+  assert.equal(s.completionCache, false);
   assert.equal(s.latencyReportSize, 10);
 });
 
@@ -160,6 +162,7 @@ test('model files, threads and the prompt budget need a reload; the rest applies
     { speculation: 'off' as const },
     { drafts: 1 },
     { monitors: false },
+    { completionCache: false },
     { latencyReportSize: 5 },
   ]) {
     assert.equal(classifyChange(base, { ...base, ...change }), 'immediate', JSON.stringify(change));
