@@ -198,6 +198,8 @@ export class Ctx implements vscode.Disposable {
       );
     } catch (err) {
       if (abort.signal.aborted) return undefined;
+      // A backend that cannot load would still take every keystroke's edit: let it go now.
+      this.unloadModel();
       this.loadFailed = true;
       this.setEngineState({ kind: 'error', message: errorMessage(err) });
       this.reportError(err, undefined, { modelDir });
