@@ -97,6 +97,7 @@ export class CompletionService implements CompletionBackend {
   private loading: Promise<LoadedModel> | undefined;
   private active = 0;
   private disposed = false;
+  private released: Promise<void> | undefined;
   private stateValue: EngineState = { kind: 'idle' };
 
   constructor(opts: CompletionServiceOptions) {
@@ -202,7 +203,16 @@ export class CompletionService implements CompletionBackend {
   }
 
   dispose(): void {
-    if (this.disposed) return;
+    void this.shutdown();
+  }
+
+  /** dispose(), resolving once every request has let go and the model is released. */
+  shutdown(): Promise<void> {
+    this.released ??= this.release();
+    return this.released;
+  }
+
+  private async release(): Promise<void> {
     this.disposed = true;
     const tails = [...this.docs.values()].map((doc) => {
       doc.closed = true;
@@ -211,11 +221,10 @@ export class CompletionService implements CompletionBackend {
     });
     this.docs.clear();
     // The native session must outlive every forward still running.
-    void Promise.all(tails).then(async () => {
-      const loaded = this.loaded ?? (await this.loading?.catch(() => undefined));
-      this.loaded = undefined;
-      if (loaded) await loaded.model.dispose();
-    });
+    await Promise.all(tails);
+    const loaded = this.loaded ?? (await this.loading?.catch(() => undefined));
+    this.loaded = undefined;
+    if (loaded) await loaded.model.dispose();
   }
 
   private async completeNow(doc: OpenDocument, req: CompletionRequest, signal: AbortSignal): Promise<CompletionResult> {

@@ -17,6 +17,11 @@ export interface CompletionOptions {
   monitors?: boolean;
   /** 'line' stops at end of line, 'block' at the end of the enclosing block, 'auto' decides from the cursor. */
   mode?: 'line' | 'block' | 'auto';
+  /**
+   * Front ends only (editor provider, CLI session): may the answer come from their completion
+   * cache when the user typed into a shown completion? Default true; benchmarks set false.
+   */
+  completionCache?: boolean;
 }
 
 /** A text edit in zero-based (line, UTF-16 column) coordinates, as VS Code reports them. */

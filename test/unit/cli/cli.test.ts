@@ -1,0 +1,108 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { listBenches, runBench } from '../../../bench/run';
+import { formatReport, parseTarget, runCli } from '../../../src/cli/cli';
+import { defaultModelDir, packageRoot } from '../../../src/cli/paths';
+import { disposeTiny, tinyDir } from '../decoding/tinyModel';
+
+const tmp = mkdtempSync(join(tmpdir(), 'slip-cli-'));
+after(async () => {
+  await disposeTiny();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function cli(argv: string[], root?: string): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  const code = await runCli(argv, { stdin: new PassThrough(), stdout, stderr }, { root, graphCacheDir: '' });
+  return { code, out, err };
+}
+
+const FILE = join(tmp, 'm.py');
+writeFileSync(FILE, 'def add(a, b):\n    return a + b\n\ndef mul(a, b):\n    \n');
+
+test('parseTarget: 1-based LINE:COL, FILE may contain colons', () => {
+  assert.deepEqual(parseTarget('a.py:3:5'), { file: 'a.py', line: 3, col: 5 });
+  assert.deepEqual(parseTarget('C:\\x\\a.py:1:1'), { file: 'C:\\x\\a.py', line: 1, col: 1 });
+  assert.throws(() => parseTarget('a.py:0:1'), /1-based/);
+  assert.throws(() => parseTarget('a.py:3'), /FILE:LINE:COL/);
+});
+
+test('complete --json against the tiny fixture model', async () => {
+  const r = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '6', '--json']);
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out) as { completion: string; timings: Record<string, number>; reusedTokens: number; encodedTokens: number; stopReason: string };
+  assert.equal(typeof j.completion, 'string');
+  assert.ok(j.timings.loadMs > 0);
+  assert.ok(j.timings.tokens >= 1 && j.timings.tokens <= 6);
+  assert.ok(j.timings.totalMs >= j.timings.firstTokenMs);
+  assert.equal(j.reusedTokens, 0);
+  assert.ok(j.encodedTokens > 0);
+  const plain = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '6', '--mode', 'line']);
+  assert.equal(plain.code, 0, plain.err);
+  assert.ok(plain.out.endsWith('\n'));
+});
+
+test('model errors exit 2 with the message and no stack trace', async () => {
+  const root = join(tmp, 'pkg');
+  mkdirSync(root, { recursive: true });
+  const missing = await cli(['complete', `${FILE}:1:1`], root);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /no model at .*models.default: the embedded default model is not installed/);
+  assert.match(missing.err, /--model DIR/);
+
+  const bad = join(tmp, 'bad');
+  mkdirSync(bad, { recursive: true });
+  writeFileSync(join(bad, 'config.json'), '{"model_type": "gpt2"}');
+  const broken = await cli(['complete', `${FILE}:1:1`, '--model', bad]);
+  assert.equal(broken.code, 2);
+  assert.match(broken.err, /^slipstream: config\.json/);
+  assert.doesNotMatch(broken.err, /\n\s+at /);
+
+  const nowhere = await cli(['session', '--model', join(tmp, 'nowhere')]);
+  assert.equal(nowhere.code, 2);
+  assert.match(nowhere.err, /folder does not exist/);
+});
+
+test('usage and input errors exit 1', async () => {
+  assert.equal((await cli(['frobnicate'])).code, 1);
+  assert.match((await cli(['complete'])).err, /exactly one FILE:LINE:COL/);
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--max-tokens', 'x'])).err, /--max-tokens/);
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--mode', 'para'])).err, /--mode/);
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--bogus'])).err, /Unknown option/);
+  assert.match((await cli(['complete', `${join(tmp, 'none.py')}:1:1`, '--model', tinyDir()])).err, /cannot read .*ENOENT/);
+  const help = await cli(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /1-based/);
+  assert.match(help.out, /ZERO-based/);
+});
+
+test('bench dispatcher lists bench/*/run.ts and runs one', async () => {
+  const root = join(tmp, 'benchroot');
+  mkdirSync(join(root, 'bench', 'demo'), { recursive: true });
+  mkdirSync(join(root, 'bench', 'data'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'demo', 'run.ts'), 'export async function run(args: string[]): Promise<object> { return { args, nested: { x: 1.5 } }; }\n');
+  assert.deepEqual(listBenches(root), ['demo']);
+  assert.deepEqual(await runBench('demo', ['--n', '2'], root), { args: ['--n', '2'], nested: { x: 1.5 } });
+  await assert.rejects(runBench('../x', [], root), /unknown benchmark/);
+  const r = await cli(['bench', 'demo', '--json', 'a'], root);
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out), { args: ['a'], nested: { x: 1.5 } });
+  assert.equal((await cli(['bench', 'demo'], root)).out, 'args: ["a"]\nnested.x: 1.500\n'.replace('["a"]', '[]'));
+  assert.match((await cli(['bench', '--list'], root)).out, /demo/);
+  assert.equal((await cli(['bench', 'nope'], root)).code, 1);
+  assert.equal(formatReport({ a: { b: 2 }, c: 'x' }), 'a.b: 2\nc: "x"\n');
+});
+
+test('the package root and default model are found from the CLI sources', () => {
+  const root = packageRoot();
+  assert.equal(defaultModelDir(root), join(root, 'models', 'default'));
+});
