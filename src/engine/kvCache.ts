@@ -32,11 +32,11 @@ export interface KvRows {
 }
 
 export interface KvCacheOptions {
-  /** Slots added per growth step (default 256). */
+  /** Slots added per growth step (default 64). */
   chunk?: number;
 }
 
-const DEFAULT_CHUNK = 256;
+const DEFAULT_CHUNK = 64;
 
 export class KvCache {
   readonly shape: KvShape;

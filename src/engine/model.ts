@@ -30,8 +30,10 @@ export interface ModelLoadOptions {
   /** Folder of the on-disk graph cache (e.g. ~/.cache/slipstream/graphs); omitted = no cache. */
   cacheDir?: string;
   signal?: AbortSignal;
-  /** Growth step of caches made by createCache(), in slots (default 256). */
+  /** Growth step of caches made by createCache(), in slots (default 64). */
   kvChunk?: number;
+  /** Longer forwards run as chunks of this many rows (default 512); see forwardChunked. */
+  prefillChunk?: number;
 }
 
 /** Where load time went, in milliseconds. */
@@ -46,6 +48,7 @@ export interface ModelLoadStats {
 }
 
 const NEG_INF = Number.NEGATIVE_INFINITY;
+const DEFAULT_PREFILL_CHUNK = 512;
 
 export class Model {
   readonly config: ModelConfig;
@@ -55,14 +58,16 @@ export class Model {
   /** [vocabSize, hiddenSize] fp32, the checkpoint's own array (not copied). */
   private readonly embedding: Float32Array;
   private readonly kvChunk: number | undefined;
+  private readonly prefillChunk: number;
 
-  private constructor(cfg: ModelConfig, session: ort.InferenceSession, embedding: Float32Array, stats: ModelLoadStats, kvChunk: number | undefined) {
+  private constructor(cfg: ModelConfig, session: ort.InferenceSession, embedding: Float32Array, stats: ModelLoadStats, opts: ModelLoadOptions) {
     this.config = cfg;
     this.rope = ropeSpec(cfg);
     this.session = session;
     this.embedding = embedding;
     this.loadStats = stats;
-    this.kvChunk = kvChunk;
+    this.kvChunk = opts.kvChunk;
+    this.prefillChunk = Math.max(1, Math.floor(opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK));
   }
 
   static async load(ckpt: Checkpoint, opts: ModelLoadOptions = {}): Promise<Model> {
@@ -106,7 +111,7 @@ export class Model {
       await session.release();
       opts.signal.throwIfAborted();
     }
-    return new Model(cfg, session, emb.data, stats, opts.kvChunk);
+    return new Model(cfg, session, emb.data, stats, opts);
   }
 
   /** Embedding rows of `tokens`: [n, hiddenSize] (a copy; callers may mix rows for superposition). */
@@ -134,41 +139,100 @@ export class Model {
   /**
    * Run q new rows against the cache's past. The cache is read, not changed: callers append the
    * returned K/V themselves (after tree verification, only the accepted rows). The cache must not be
-   * modified until the returned promise settles (its buffers are passed to ORT by reference).
+   * used elsewhere until the returned promise settles: its buffers are passed to ORT by reference,
+   * and a long prefill temporarily appends its own chunks (restored before returning, also on error).
    */
   async forward(cache: KvCache, req: ForwardRequest): Promise<ForwardResult> {
-    const session = this.session;
-    if (!session) throw new Error('Model.forward after dispose()');
-    const cfg = this.config;
-    const { hiddenSize: H, numLayers, numKvHeads: kvH, headDim: d, vocabSize: V } = cfg;
+    if (!this.session) throw new Error('Model.forward after dispose()');
+    const { hiddenSize: H, numLayers, numKvHeads: kvH, headDim: d } = this.config;
     const q = req.positions.length;
     if (q === 0) throw new RangeError('forward needs at least one row');
     if (req.embeds.length !== q * H) throw new RangeError(`embeds: expected ${q}×${H} values, got ${req.embeds.length}`);
     if (cache.shape.numLayers !== numLayers || cache.shape.numKvHeads !== kvH || cache.shape.headDim !== d) {
       throw new RangeError('forward: the cache was made for a different model');
     }
-    const past = cache.length; // logical past
-    const P = cache.capacity; // physical past the graph sees
-
-    const positions = new BigInt64Array(q); // [q]
+    const past = cache.length;
+    if (req.bias && req.bias.length !== q * (past + q)) throw new RangeError(`bias: expected ${q}×${past + q} values, got ${req.bias.length}`);
     for (let i = 0; i < q; i++) {
-      const p = req.positions[i];
-      if (!Number.isInteger(p)) throw new RangeError(`position ${p} is not an integer`);
-      positions[i] = BigInt(p);
+      if (!Number.isInteger(req.positions[i])) throw new RangeError(`position ${req.positions[i]} is not an integer`);
     }
     const rows = logitRows(req.logitRows ?? 'last', q);
+    const chunk = this.prefillChunk;
+    if (q <= chunk || (req.bias && !chunkable(req.bias, q, past, chunk))) {
+      req.signal?.throwIfAborted();
+      return this.run(cache, req.embeds, req.positions, req.bias, rows);
+    }
+    return this.forwardChunked(cache, req, rows, chunk);
+  }
+
+  /**
+   * A long forward as consecutive chunks of rows: each chunk's K/V is appended to the cache so the
+   * next chunk sees it as past, and the cache is truncated back at the end. The attention of chunk c
+   * then spans past + c·chunk columns instead of past + q, and its score tensors stay cache-sized.
+   * Same result as one pass whenever no row attends to a later chunk (checked by the caller).
+   */
+  private async forwardChunked(cache: KvCache, req: ForwardRequest, rows: number[], chunk: number): Promise<ForwardResult> {
+    const { hiddenSize: H, numLayers, numKvHeads: kvH, headDim: d, vocabSize: V } = this.config;
+    const q = req.positions.length;
+    const past = cache.length;
+    const newKeys = Array.from({ length: numLayers }, () => new Float32Array(kvH * q * d)); // [kvH, q, d]
+    const newValues = Array.from({ length: numLayers }, () => new Float32Array(kvH * q * d));
+    const rowLogits = new Map<number, Float32Array>(); // row → [V]
+    try {
+      for (let a = 0; a < q; a += chunk) {
+        const b = Math.min(q, a + chunk);
+        const n = b - a;
+        req.signal?.throwIfAborted();
+        const wanted = [...new Set(rows.filter((r) => r >= a && r < b))].sort((x, y) => x - y);
+        // Chunk rows see the caller's columns [0, past + b): the old past, earlier chunks (now in the cache) and their own chunk.
+        let bias: Float32Array | undefined;
+        if (req.bias) {
+          bias = new Float32Array(n * (past + b)); // [n, past + b]
+          for (let r = 0; r < n; r++) bias.set(req.bias.subarray((a + r) * (past + q), (a + r) * (past + q) + past + b), r * (past + b));
+        }
+        const positions = Array.from(req.positions).slice(a, b);
+        const out = await this.run(cache, req.embeds.subarray(a * H, b * H), positions, bias, wanted.map((r) => r - a));
+        wanted.forEach((r, i) => rowLogits.set(r, out.logits.subarray(i * V, (i + 1) * V)));
+        for (let l = 0; l < numLayers; l++) {
+          for (let h = 0; h < kvH; h++) {
+            newKeys[l].set(out.newKeys[l].subarray(h * n * d, (h + 1) * n * d), (h * q + a) * d);
+            newValues[l].set(out.newValues[l].subarray(h * n * d, (h + 1) * n * d), (h * q + a) * d);
+          }
+        }
+        if (b < q) cache.append(out.newKeys, out.newValues, new Array<number>(n).fill(-1), positions);
+      }
+    } finally {
+      cache.truncate(past);
+    }
+    const logits = new Float32Array(rows.length * V); // [rows, V]
+    rows.forEach((r, i) => {
+      const row = rowLogits.get(r);
+      if (!row) throw new Error(`internal: no logits computed for row ${r}`);
+      logits.set(row, i * V);
+    });
+    return { logits, rows: rows.length, newKeys, newValues };
+  }
+
+  /** One graph run; `bias` is over the logical past ([q, past + q]) or undefined for causal. `rows` may be empty. */
+  private async run(cache: KvCache, embeds: Float32Array, pos: ArrayLike<number>, bias: Float32Array | undefined, rows: number[]): Promise<ForwardResult> {
+    const session = this.session;
+    if (!session) throw new Error('Model.forward after dispose()');
+    const { hiddenSize: H, numLayers, numKvHeads: kvH, headDim: d, vocabSize: V } = this.config;
+    const q = pos.length;
+    const past = cache.length; // logical past
+    const P = cache.capacity; // physical past the graph sees
+    const positions = BigInt64Array.from(Array.from(pos), (p) => BigInt(p)); // [q]
+    const rowIds = BigInt64Array.from(rows, (r) => BigInt(r)); // [r]
     const feeds: Record<string, ort.Tensor> = {
-      [INPUT_EMBEDS]: new ort.Tensor('float32', req.embeds, [1, q, H]),
+      [INPUT_EMBEDS]: new ort.Tensor('float32', embeds, [1, q, H]),
       [INPUT_POSITIONS]: new ort.Tensor('int64', positions, [1, q]),
-      [INPUT_BIAS]: new ort.Tensor('float32', physicalBias(req.bias, q, past, P), [1, 1, q, P + q]),
-      [INPUT_LOGIT_ROWS]: new ort.Tensor('int64', rows, [rows.length]),
+      [INPUT_BIAS]: new ort.Tensor('float32', physicalBias(bias, q, past, P), [1, 1, q, P + q]),
+      [INPUT_LOGIT_ROWS]: new ort.Tensor('int64', rowIds, [rowIds.length]),
     };
     for (let l = 0; l < numLayers; l++) {
       feeds[pastKeyName(l)] = new ort.Tensor('float32', cache.physicalKeys(l), [1, kvH, P, d]);
       feeds[pastValueName(l)] = new ort.Tensor('float32', cache.physicalValues(l), [1, kvH, P, d]);
     }
-
-    req.signal?.throwIfAborted();
     let out: ort.InferenceSession.OnnxValueMapType;
     try {
       out = await session.run(feeds);
@@ -192,15 +256,25 @@ export class Model {
   }
 }
 
-/** Logit row selection → int64 [r] indices into the q rows. */
-function logitRows(sel: 'last' | 'all' | number[], q: number): BigInt64Array {
-  if (sel === 'last') return BigInt64Array.of(BigInt(q - 1));
-  if (sel === 'all') return BigInt64Array.from({ length: q }, (_, i) => BigInt(i));
+/** Logit row selection → indices into the q rows, in the order asked. */
+function logitRows(sel: 'last' | 'all' | number[], q: number): number[] {
+  if (sel === 'last') return [q - 1];
+  if (sel === 'all') return Array.from({ length: q }, (_, i) => i);
   if (sel.length === 0) throw new RangeError('logitRows: empty row list');
-  return BigInt64Array.from(sel, (r) => {
+  for (const r of sel) {
     if (!Number.isInteger(r) || r < 0 || r >= q) throw new RangeError(`logit row ${r} outside [0, ${q})`);
-    return BigInt(r);
-  });
+  }
+  return sel.slice();
+}
+
+/** Whether no row of `bias` [q, past + q] attends to a row of a later chunk (so chunking is exact). */
+function chunkable(bias: Float32Array, q: number, past: number, chunk: number): boolean {
+  const W = past + q;
+  for (let r = 0; r < q; r++) {
+    const end = Math.min(q, (Math.floor(r / chunk) + 1) * chunk);
+    for (let j = past + end; j < W; j++) if (bias[r * W + j] !== NEG_INF) return false;
+  }
+  return true;
 }
 
 /**
@@ -211,7 +285,6 @@ function logitRows(sel: 'last' | 'all' | number[], q: number): BigInt64Array {
 function physicalBias(bias: Float32Array | undefined, q: number, past: number, P: number): Float32Array {
   const W = P + q;
   const out = new Float32Array(q * W);
-  if (bias && bias.length !== q * (past + q)) throw new RangeError(`bias: expected ${q}×${past + q} values, got ${bias.length}`);
   for (let i = 0; i < q; i++) {
     const row = i * W;
     if (bias) {

@@ -182,11 +182,17 @@ function graphInverseFrequencies(cfg: ModelConfig): Float32Array {
   return out;
 }
 
-/** Per-forward RoPE tables shared by every layer. */
+/**
+ * Per-forward RoPE tables shared by every layer: cos/sin [q, d/2] of the actual positions, float32
+ * as HF computes them. They feed com.microsoft RotaryEmbedding as its "cache" with position_ids = 0,
+ * i.e. row t of the table is row t of the input: one fused kernel per q/k while positions stay
+ * arbitrary and unbounded (no max-position table).
+ */
 interface RopeNodes {
-  /** rotate-half: cos [q, 1, d] and sign-folded sin [q, 1, d] = [-sin, sin]. interleaved: cos, sin [q, 1, d/2, 1]. */
   cos: string;
   sin: string;
+  /** int64 [1] = 0: the kernel's position offset. */
+  offset: string;
 }
 
 function buildRopeTables(g: GraphBuilder, cfg: ModelConfig): RopeNodes {
@@ -194,36 +200,13 @@ function buildRopeTables(g: GraphBuilder, cfg: ModelConfig): RopeNodes {
   const pos = g.op1('Cast', [g.op1('Reshape', [INPUT_POSITIONS, g.ints([-1, 1])])], { to: { int: FLOAT } }); // [q, 1]
   const invFreq = g.weight('rope_inv_freq', [1, half], graphInverseFrequencies(cfg));
   const angles = g.op1('Mul', [pos, invFreq]); // [q, d/2] radians
-  const cos = g.op1('Cos', [angles]);
-  const sin = g.op1('Sin', [angles]);
-  if (cfg.ropeLayout === 'rotate-half') {
-    const cosFull = g.op1('Concat', [cos, cos], { axis: { int: -1 } }); // [q, d]
-    const sinSigned = g.op1('Concat', [g.op1('Neg', [sin]), sin], { axis: { int: -1 } }); // [q, d]
-    return {
-      cos: g.op1('Reshape', [cosFull, g.ints([-1, 1, cfg.headDim])]),
-      sin: g.op1('Reshape', [sinSigned, g.ints([-1, 1, cfg.headDim])]),
-    };
-  }
-  return {
-    cos: g.op1('Reshape', [cos, g.ints([-1, 1, half, 1])]),
-    sin: g.op1('Reshape', [sin, g.ints([-1, 1, half, 1])]),
-  };
+  return { cos: g.op1('Cos', [angles]), sin: g.op1('Sin', [angles]), offset: g.ints([0]) };
 }
 
-/** RoPE on x [q, heads, d] (float32 math, as HF does). */
+/** RoPE on x [1, q, heads·d] (rotate-half pairs (i, i+d/2), or interleaved pairs (2i, 2i+1)). */
 function applyRopeNodes(g: GraphBuilder, cfg: ModelConfig, rope: RopeNodes, x: string): string {
-  if (cfg.ropeLayout === 'rotate-half') {
-    // x·cos + [x2, x1]·[-sin, sin]  ==  HF  x·cos + rotate_half(x)·sin
-    const [x1, x2] = g.op('Split', [x], { axis: { int: -1 } }, { outputs: 2 });
-    const swapped = g.op1('Concat', [x2, x1], { axis: { int: -1 } });
-    return g.op1('Add', [g.op1('Mul', [x, rope.cos]), g.op1('Mul', [swapped, rope.sin])]);
-  }
-  const half = cfg.headDim / 2;
-  const pairs = g.op1('Reshape', [x, g.ints([0, 0, half, 2])]); // [q, heads, d/2, 2]
-  const [a, b] = g.op('Split', [pairs], { axis: { int: -1 } }, { outputs: 2 }); // [q, heads, d/2, 1]
-  const ra = g.op1('Sub', [g.op1('Mul', [a, rope.cos]), g.op1('Mul', [b, rope.sin])]);
-  const rb = g.op1('Add', [g.op1('Mul', [b, rope.cos]), g.op1('Mul', [a, rope.sin])]);
-  return g.op1('Reshape', [g.op1('Concat', [ra, rb], { axis: { int: -1 } }), g.ints([0, 0, cfg.headDim])]);
+  const interleaved = cfg.ropeLayout === 'interleaved' ? 1 : 0;
+  return g.op1('RotaryEmbedding', [x, rope.offset, rope.cos, rope.sin], { interleaved: { int: interleaved } }, { domain: MS_DOMAIN });
 }
 
 export interface GraphOptions {
@@ -252,7 +235,18 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
   const pastLen = g.op1('Slice', [g.op1('Shape', [pastKeyName(0)]), g.ints([2]), g.ints([3])]); // [1] = P
   const qLen = g.op1('Slice', [g.op1('Shape', [INPUT_POSITIONS]), g.ints([1]), g.ints([2])]); // [1] = q
   const splitPastNew = g.op1('Concat', [pastLen, qLen], { axis: { int: 0 } }); // [2] = [P, q]
-  const biasRows = g.op1('Tile', [INPUT_BIAS, g.ints([1, 1, groups, 1])]); // [1, 1, g·q, P+q], row = group·q + t
+  // Scores [1, kvH, g·q, P+q] are viewed as [1, kvH, g, q, P+q] (free reshapes) so the bias
+  // [1, 1, 1, q, P+q] broadcasts over heads and groups instead of being tiled g times.
+  const width = g.op1('Slice', [g.op1('Shape', [INPUT_BIAS]), g.ints([3]), g.ints([4])]); // [1] = P+q
+  const groupedShape = g.op1('Concat', [g.ints([1, kvH, groups, -1]), width], { axis: { int: 0 } }); // [5]
+  const flatShape = g.op1('Concat', [g.ints([1, kvH, -1]), width], { axis: { int: 0 } }); // [4]
+  const bias5 = g.op1('Unsqueeze', [INPUT_BIAS, g.ints([2])]); // [1, 1, 1, q, P+q]
+  /** softmax(scores + bias) over the last axis; scores and result [1, kvH, g·q, P+q]. */
+  const maskedSoftmax = (scores: string): string =>
+    g.op1('Reshape', [
+      g.op1('Softmax', [g.op1('Add', [g.op1('Reshape', [scores, groupedShape]), bias5])], { axis: { int: -1 } }),
+      flatShape,
+    ]);
 
   let hidden = x0; // residual stream [1, q, H]
   let normed = g.op1('SimplifiedLayerNormalization', [hidden, g.weight('layer0_input_norm', [H], vector(w, 'model.layers.0.input_layernorm.weight', H))], {
@@ -276,28 +270,27 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
     }
     const [qf, kf, vf] = g.op('Split', [qkv, g.ints([nH * d, kvH * d, kvH * d])], { axis: { int: -1 } }, { outputs: 3 });
 
-    const qRot = applyRopeNodes(g, cfg, rope, g.op1('Reshape', [qf, g.ints([-1, nH, d])])); // [q, nH, d]
-    const kRot = applyRopeNodes(g, cfg, rope, g.op1('Reshape', [kf, g.ints([-1, kvH, d])])); // [q, kvH, d]
+    const qRot = applyRopeNodes(g, cfg, rope, qf); // [1, q, nH·d]
+    const kRot = applyRopeNodes(g, cfg, rope, kf); // [1, q, kvH·d]
     const qGrouped = g.op1('Reshape', [
       g.op1('Transpose', [g.op1('Reshape', [qRot, g.ints([-1, kvH, groups, d])])], { perm: { ints: [1, 2, 0, 3] } }), // [kvH, g, q, d]
       g.ints([1, kvH, -1, d]),
     ]); // [1, kvH, g·q, d]
-    const newKey = g.op1('Reshape', [g.op1('Transpose', [kRot], { perm: { ints: [1, 0, 2] } }), g.ints([1, kvH, -1, d])], {}, { output: newKeyName(l) });
-    const vHeads = g.op1('Reshape', [vf, g.ints([-1, kvH, d])]);
-    const newValue = g.op1('Reshape', [g.op1('Transpose', [vHeads], { perm: { ints: [1, 0, 2] } }), g.ints([1, kvH, -1, d])], {}, { output: newValueName(l) });
+    const headsFirst = { perm: { ints: [0, 2, 1, 3] } }; // [1, q, kvH, d] → [1, kvH, q, d]
+    const newKey = g.op1('Transpose', [g.op1('Reshape', [kRot, g.ints([1, -1, kvH, d])])], headsFirst, { output: newKeyName(l) });
+    const newValue = g.op1('Transpose', [g.op1('Reshape', [vf, g.ints([1, -1, kvH, d])])], headsFirst, { output: newValueName(l) });
 
     const scale = { float: 1 / Math.sqrt(d) };
     let ctx: string; // [1, kvH, g·q, d]
     if (opts.attention === 'concat') {
       const kAll = g.op1('Concat', [pastKeyName(l), newKey], { axis: { int: 2 } }); // [1, kvH, P+q, d]
       const vAll = g.op1('Concat', [pastValueName(l), newValue], { axis: { int: 2 } });
-      const scores = g.op1('Add', [g.op1('FusedMatMul', [qGrouped, kAll], { transB: { int: 1 }, alpha: scale }, { domain: MS_DOMAIN }), biasRows]);
-      ctx = g.op1('MatMul', [g.op1('Softmax', [scores], { axis: { int: -1 } }), vAll]);
+      const scores = g.op1('FusedMatMul', [qGrouped, kAll], { transB: { int: 1 }, alpha: scale }, { domain: MS_DOMAIN });
+      ctx = g.op1('MatMul', [maskedSoftmax(scores), vAll]);
     } else {
       const sPast = g.op1('FusedMatMul', [qGrouped, pastKeyName(l)], { transB: { int: 1 }, alpha: scale }, { domain: MS_DOMAIN }); // [1, kvH, g·q, P]
       const sNew = g.op1('FusedMatMul', [qGrouped, newKey], { transB: { int: 1 }, alpha: scale }, { domain: MS_DOMAIN }); // [1, kvH, g·q, q]
-      const scores = g.op1('Add', [g.op1('Concat', [sPast, sNew], { axis: { int: -1 } }), biasRows]); // [1, kvH, g·q, P+q]
-      const probs = g.op1('Softmax', [scores], { axis: { int: -1 } });
+      const probs = maskedSoftmax(g.op1('Concat', [sPast, sNew], { axis: { int: -1 } })); // [1, kvH, g·q, P+q]
       const [pPast, pNew] = g.op('Split', [probs, splitPastNew], { axis: { int: -1 } }, { outputs: 2 });
       ctx = g.op1('Add', [g.op1('MatMul', [pPast, pastValueName(l)]), g.op1('MatMul', [pNew, newValue])]);
     }

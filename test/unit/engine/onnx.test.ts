@@ -20,8 +20,8 @@ let n = 0;
 function checkpoint(opts: TinyModelOptions = {}): Promise<Checkpoint> {
   return loadCheckpoint(writeTinyCheckpoint(join(tmp, `m${n++}`), opts).dir);
 }
-async function load(ck: Checkpoint, cacheDir?: string): Promise<Model> {
-  const m = await Model.load(ck, { threads: 1, cacheDir });
+async function load(ck: Checkpoint, cacheDir?: string, prefillChunk?: number): Promise<Model> {
+  const m = await Model.load(ck, { threads: 1, cacheDir, prefillChunk });
   models.push(m);
   return m;
 }
@@ -195,6 +195,41 @@ describe('ONNX graph vs reference', () => {
     for (let l = 0; l < numLayers; l++) closeTo(out.newKeys[l], permuteHeadDims(ref.keys[l], kv * tokens.length, d), `keys ${l}`);
   });
 
+  it('long forwards run in chunks with the same result, the cache restored; non-causal biases run in one pass', async () => {
+    const ck = await checkpoint({ family: 'llama', seed: 14 });
+    const chunked = await load(ck, undefined, 4);
+    const whole = await load(ck);
+    const tokens = ck.tokenizer.encode(SOURCE).slice(0, 19);
+    const { numLayers, vocabSize: V } = ck.config;
+    const past = 3;
+    const cache = chunked.createCache({ chunk: 2 });
+    const pre = await chunked.forward(cache, { embeds: chunked.embed(tokens.slice(0, past)), positions: range(0, past) });
+    cache.append(pre.newKeys, pre.newValues, tokens.slice(0, past), range(0, past));
+    const before = { tokens: cache.tokens(), keys: cache.keys(1) };
+    const rest = tokens.slice(past);
+    const q = rest.length;
+    const ref = referenceForward(ck, tokens);
+    const picked = [15, 2, 9, 2];
+    for (const req of [
+      { embeds: chunked.embed(rest), positions: range(past, tokens.length), logitRows: picked },
+      { embeds: chunked.embed(rest), positions: range(past, tokens.length), logitRows: picked, bias: causalBias(q, past) },
+    ]) {
+      const a = await chunked.forward(cache, req);
+      const b = await whole.forward(cache, req);
+      closeTo(a.logits, b.logits, 'chunked vs whole', 1e-5);
+      closeTo(a.logits, rows(ref.logits, V, picked.map((r) => r + past)), 'chunked vs reference');
+      for (let l = 0; l < numLayers; l++) closeTo(a.newKeys[l], b.newKeys[l], `keys ${l}`, 1e-5);
+      assert.equal(cache.length, past);
+      assert.deepEqual(cache.tokens(), before.tokens);
+      assert.deepEqual(cache.keys(1), before.keys);
+    }
+    // Bidirectional over the new rows: row 0 sees row 15, so chunking would be wrong; it must not happen.
+    const open = new Float32Array(q * (past + q));
+    const ref2 = referenceForward(ck, tokens, { bias: prefixOpenBias(past, q) });
+    const c = await chunked.forward(cache, { embeds: chunked.embed(rest), positions: range(past, tokens.length), bias: open, logitRows: [0] });
+    closeTo(c.logits, rows(ref2.logits, V, [past]), 'open bias');
+  });
+
   it('rejects malformed requests and aborted signals; forward after dispose throws', async () => {
     const ck = await checkpoint({ seed: 12 });
     const m = await Model.load(ck, { threads: 1 });
@@ -226,6 +261,21 @@ describe('ONNX graph vs reference', () => {
     assert.deepEqual(a.logits, b.logits);
   });
 });
+
+/** [q, past + q] causal bias written out: every row sees the past and the new rows up to itself. */
+function causalBias(q: number, past: number): Float32Array {
+  const b = new Float32Array(q * (past + q)).fill(-Infinity);
+  for (let r = 0; r < q; r++) b.fill(0, r * (past + q), r * (past + q) + past + r + 1);
+  return b;
+}
+
+/** [T, T] reference bias for `past` causal rows followed by q rows that see everything. */
+function prefixOpenBias(past: number, q: number): Float32Array {
+  const T = past + q;
+  const b = new Float32Array(T * T).fill(-Infinity);
+  for (let r = 0; r < T; r++) b.fill(0, r * T, r < past ? r * T + r + 1 : (r + 1) * T);
+  return b;
+}
 
 /** Rotate-half pair (i, i + d/2) → interleaved pair (2i, 2i + 1), for every head row of a [rows, d] layout. */
 function permuteHeadDims(x: Float32Array, headRows: number, d: number): Float32Array {

@@ -1,0 +1,232 @@
+// Engine throughput: prefill and decode tokens/s of the ONNX session, memory after load, and load
+// time with and without the on-disk graph cache.
+//
+//   node --import tsx bench/run.ts engine [--model DIR] [--threads N] [--steps N] [--out FILE]
+//
+// Model: --model, else models/default when present, else a generated checkpoint of realistic size
+// (qwen2-style, hidden 512, 8 layers, 8 heads / 2 kv heads, intermediate 1408, vocab 16384, tied;
+// random weights, ~31M parameters), written once under .cache/bench-engine-model.
+// Writes bench/out/engine.json and prints a table.
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { loadCheckpoint } from '../../src/engine/checkpoint';
+import { Model } from '../../src/engine/model';
+import type { Checkpoint, ModelConfig } from '../../src/engine/types';
+import { writeTinyCheckpoint } from '../../test/fixtures/tinyModel';
+
+const ROOT = resolve(__dirname, '..', '..');
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The model folder to measure, generating the fixture when needed. */
+function modelDir(args: string[]): { dir: string; source: string } {
+  const given = arg(args, '--model');
+  if (given) return { dir: resolve(given), source: 'given' };
+  const shipped = join(ROOT, 'models', 'default');
+  if (existsSync(join(shipped, 'config.json'))) return { dir: shipped, source: 'models/default' };
+  const dir = join(ROOT, '.cache', 'bench-engine-model');
+  if (!existsSync(join(dir, 'model.safetensors'))) {
+    writeTinyCheckpoint(dir, {
+      family: 'qwen2',
+      tied: true,
+      hidden: 512,
+      layers: 8,
+      heads: 8,
+      kvHeads: 2,
+      intermediate: 1408,
+      vocabSize: 16384,
+      seed: 1,
+    });
+  }
+  return { dir, source: 'generated fixture (random weights)' };
+}
+
+/** Parameters of the linear layers a decode step streams through (fp32): per layer q/k/v/o + MLP, plus lm_head. */
+function linearParams(c: ModelConfig): { perToken: number; total: number } {
+  const attn = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize;
+  const mlp = 3 * c.hiddenSize * c.intermediateSize;
+  const lm = c.vocabSize * c.hiddenSize;
+  return { perToken: c.numLayers * (attn + mlp) + lm, total: c.numLayers * (attn + mlp) + lm * (c.tieWordEmbeddings ? 1 : 2) };
+}
+
+/** Copy bandwidth of this machine (GB/s, read + write counted), a rough ceiling for decode. */
+function copyBandwidth(): number {
+  const n = 32 * 1024 * 1024; // 128 MiB of float32, far beyond the caches
+  const a = new Float32Array(n).fill(1);
+  const b = new Float32Array(n);
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    b.set(a);
+    times.push(performance.now() - t);
+  }
+  return (2 * n * 4) / (median(times) / 1000) / 1e9;
+}
+
+function tokensFor(ck: Checkpoint, n: number): number[] {
+  const size = ck.tokenizer.size;
+  return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % size);
+}
+
+async function prefillTokS(m: Model, ck: Checkpoint, n: number, reps: number): Promise<{ tokS: number; ms: number }> {
+  const toks = tokensFor(ck, n);
+  const embeds = m.embed(toks);
+  const positions = toks.map((_, i) => i);
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    await m.forward(m.createCache(), { embeds, positions });
+    times.push(performance.now() - t);
+  }
+  const ms = median(times);
+  return { tokS: (n / ms) * 1000, ms };
+}
+
+/** Decode `steps` tokens after a `context`-token prefill; per-step time includes embed, forward and append. */
+async function decode(m: Model, ck: Checkpoint, context: number, steps: number): Promise<{ tokS: number; medianMs: number; p90Ms: number; capacity: number }> {
+  const toks = tokensFor(ck, context);
+  const cache = m.createCache();
+  const pre = await m.forward(cache, { embeds: m.embed(toks), positions: toks.map((_, i) => i) });
+  cache.append(pre.newKeys, pre.newValues, toks, toks.map((_, i) => i));
+  let logits = pre.logits;
+  const times: number[] = [];
+  for (let s = 0; s < steps + 2; s++) {
+    let best = 0;
+    for (let v = 1; v < ck.tokenizer.size; v++) if (logits[v] > logits[best]) best = v;
+    const t = performance.now();
+    const pos = cache.length;
+    const r = await m.forward(cache, { embeds: m.embed([best]), positions: [pos] });
+    cache.append(r.newKeys, r.newValues, [best], [pos]);
+    if (s >= 2) times.push(performance.now() - t); // the first steps warm ORT's arena for q = 1
+    logits = r.logits;
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const med = median(times);
+  return { tokS: 1000 / med, medianMs: med, p90Ms: sorted[Math.floor(sorted.length * 0.9)], capacity: cache.capacity };
+}
+
+/** One verification-sized forward (q rows, causal) at a context; ms. */
+async function verify(m: Model, ck: Checkpoint, context: number, q: number): Promise<number> {
+  const toks = tokensFor(ck, context + q);
+  const cache = m.createCache();
+  const pre = await m.forward(cache, { embeds: m.embed(toks.slice(0, context)), positions: toks.slice(0, context).map((_, i) => i) });
+  cache.append(pre.newKeys, pre.newValues, toks.slice(0, context), toks.slice(0, context).map((_, i) => i));
+  const req = { embeds: m.embed(toks.slice(context)), positions: toks.slice(context).map((_, i) => context + i), logitRows: 'all' as const };
+  const times: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    await m.forward(cache, req);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+const mib = (b: number): number => Math.round(b / 2 ** 20);
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+export async function run(args: string[]): Promise<object> {
+  const threads = Number(arg(args, '--threads') ?? 2);
+  const steps = Number(arg(args, '--steps') ?? 48);
+  const out = resolve(arg(args, '--out') ?? join(ROOT, 'bench', 'out', 'engine.json'));
+  const { dir, source } = modelDir(args);
+
+  const rssBefore = process.memoryUsage().rss;
+  let t = performance.now();
+  const ck = await loadCheckpoint(dir);
+  const checkpointMs = performance.now() - t;
+
+  const cacheDir = mkdtempSync(join(tmpdir(), 'slip-graphs-'));
+  let model: Model | null = null;
+  try {
+    t = performance.now();
+    const cold = await Model.load(ck, { threads, cacheDir });
+    const coldMs = performance.now() - t;
+    const coldStats = cold.loadStats;
+    const rssAfterLoad = process.memoryUsage().rss;
+    await cold.dispose();
+
+    t = performance.now();
+    model = await Model.load(ck, { threads, cacheDir });
+    const cachedMs = performance.now() - t;
+    const cachedStats = model.loadStats;
+
+    const prefill512 = await prefillTokS(model, ck, 512, 3);
+    const prefill2048 = await prefillTokS(model, ck, 2048, 2);
+    const dec = await decode(model, ck, 512, steps);
+    const verify16 = await verify(model, ck, 512, 16);
+    const verify81 = await verify(model, ck, 512, 81);
+    const bandwidth = copyBandwidth();
+
+    const cfg = ck.config;
+    const params = linearParams(cfg);
+    const kvBytes = 2 * cfg.numLayers * cfg.numKvHeads * dec.capacity * cfg.headDim * 4; // K and V read per step, whole capacity
+    const bytesPerToken = params.perToken * 4 + kvBytes;
+    const report = {
+      model: { dir, source, family: cfg.family, hidden: cfg.hiddenSize, layers: cfg.numLayers, heads: `${cfg.numHeads}/${cfg.numKvHeads}`, vocab: cfg.vocabSize, linearParamsM: r1(params.total / 1e6) },
+      threads,
+      load: {
+        checkpointMs: Math.round(checkpointMs),
+        coldMs: Math.round(coldMs),
+        coldBuildMs: Math.round(coldStats.buildMs),
+        coldSessionMs: Math.round(coldStats.sessionMs),
+        cachedMs: Math.round(cachedMs),
+        cachedReadMs: Math.round(cachedStats.cacheReadMs),
+        cachedSessionMs: Math.round(cachedStats.sessionMs),
+        cacheHit: cachedStats.cacheHit,
+      },
+      memory: { rssBeforeMiB: mib(rssBefore), rssAfterLoadMiB: mib(rssAfterLoad), loadDeltaMiB: mib(rssAfterLoad - rssBefore) },
+      prefill: { tokS512: Math.round(prefill512.tokS), ms512: Math.round(prefill512.ms), tokS2048: Math.round(prefill2048.tokS), ms2048: Math.round(prefill2048.ms) },
+      decode: { context: 512, steps, tokS: r1(dec.tokS), medianMs: r1(dec.medianMs), p90Ms: r1(dec.p90Ms), cacheCapacity: dec.capacity },
+      verify: { context: 512, q16Ms: r1(verify16), q81Ms: r1(verify81) },
+      limits: {
+        bytesPerDecodeTokenMiB: r1(bytesPerToken / 2 ** 20),
+        decodeEffectiveGBs: r1((bytesPerToken * dec.tokS) / 1e9),
+        copyBandwidthGBs: r1(bandwidth),
+        prefillGflops: r1((2 * (params.perToken - cfg.vocabSize * cfg.hiddenSize) * prefill512.tokS) / 1e9),
+        decodeGflops: r1((2 * params.perToken * dec.tokS) / 1e9),
+      },
+      load_avg: (await import('node:os')).loadavg().map(r1),
+    };
+
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+    const rows: Array<[string, string]> = [
+      ['model', `${source}: ${cfg.family} H${cfg.hiddenSize} L${cfg.numLayers} heads ${cfg.numHeads}/${cfg.numKvHeads} V${cfg.vocabSize} (${report.model.linearParamsM}M linear params)`],
+      ['threads', String(threads)],
+      ['prefill 512', `${report.prefill.tokS512} tok/s (${report.prefill.ms512} ms)`],
+      ['prefill 2048', `${report.prefill.tokS2048} tok/s (${report.prefill.ms2048} ms)`],
+      ['decode @512', `${report.decode.tokS} tok/s (median ${report.decode.medianMs} ms, p90 ${report.decode.p90Ms} ms)`],
+      ['verify @512', `q=16 ${report.verify.q16Ms} ms, q=81 ${report.verify.q81Ms} ms`],
+      ['memory', `RSS ${report.memory.rssAfterLoadMiB} MiB after load (+${report.memory.loadDeltaMiB} MiB)`],
+      ['load cold', `${report.load.coldMs} ms (graph build ${report.load.coldBuildMs}, session ${report.load.coldSessionMs}); checkpoint open ${report.load.checkpointMs} ms`],
+      ['load cached', `${report.load.cachedMs} ms (read ${report.load.cachedReadMs}, session ${report.load.cachedSessionMs})`],
+      ['decode bytes', `${report.limits.bytesPerDecodeTokenMiB} MiB/token → ${report.limits.decodeEffectiveGBs} GB/s effective (copy bandwidth ${report.limits.copyBandwidthGBs} GB/s)`],
+      ['compute', `prefill ${report.limits.prefillGflops} GFLOP/s, decode ${report.limits.decodeGflops} GFLOP/s`],
+      ['load avg', report.load_avg.join(' ')],
+    ];
+    const w = Math.max(...rows.map(([k]) => k.length));
+    process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`);
+    return report;
+  } finally {
+    await model?.dispose();
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}
