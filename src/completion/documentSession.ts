@@ -45,7 +45,9 @@ export interface CacheUpdateOutcome {
 
 /**
  * Brings a cache to a target prompt. On abort it throws, leaving the cache valid for whatever
- * tokens it holds (only whole forwards are ever appended).
+ * tokens it holds (only whole forwards are ever appended). Updaters are shared by all documents;
+ * state that belongs to one document can live in a WeakMap keyed by `ctx.cache` (one cache per
+ * document, replaced when the document's cache is freed).
  */
 export interface CacheUpdater {
   readonly name: string;

@@ -121,21 +121,24 @@ test('model load: single flight, errors become the error state, a later request 
 test('a new request on a document aborts the running one; requests never overlap', async () => {
   let inFlight = 0;
   let maxInFlight = 0;
+  let second: Promise<unknown> | undefined;
+  let startSecond: (() => Promise<unknown>) | undefined;
   const s = scripted(() => 'abcdefghij', {
-    beforeForward: async () => {
+    beforeForward: async (n) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise((r) => setTimeout(r, 2));
+      // The second request arrives while the first is generating.
+      if (n === 3 && startSecond) second = startSecond();
+      await new Promise((r) => setImmediate(r));
       inFlight--;
     },
   });
   const svc = new CompletionService({ modelDir: '/m', loader: s.loader });
   svc.open('a', 'x = ');
-  await svc.ensureLoaded();
-  const first = svc.complete({ path: 'a', line: 0, col: 4 });
-  await new Promise((r) => setTimeout(r, 8));
-  const second = svc.complete({ path: 'a', line: 0, col: 4 });
-  const [r1, r2] = await Promise.all([first, second]);
+  startSecond = () => svc.complete({ path: 'a', line: 0, col: 4 });
+  const r1 = await svc.complete({ path: 'a', line: 0, col: 4 });
+  startSecond = undefined;
+  const r2 = (await second) as Awaited<ReturnType<typeof svc.complete>>;
   assert.equal(r1.stopReason, 'cancelled');
   assert.equal(r1.completion, '');
   assert.equal(r2.completion, 'abcdefghij');
@@ -166,8 +169,7 @@ test('closing a document mid-completion cancels it and frees its cache', async (
   close = undefined;
   svc.open('a', 'x = ');
   assert.equal((await svc.complete({ path: 'a', line: 0, col: 4 })).completion, 'abcdefghij');
-  svc.dispose();
-  await new Promise((r) => setTimeout(r, 5));
+  await svc.shutdown();
   assert.equal(s.disposed(), 1);
 });
 

@@ -38,7 +38,7 @@ export function loadTiny(): Promise<Tiny> {
 }
 
 export async function disposeTiny(): Promise<void> {
-  if (tiny) (await tiny).model.dispose();
+  if (tiny) await (await tiny).model.dispose();
   tiny = undefined;
   if (root) rmSync(root, { recursive: true, force: true });
   root = undefined;
