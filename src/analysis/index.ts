@@ -155,6 +155,7 @@ export class SymbolIndex implements ModuleLookup {
     const chain = parseReceiver(receiverText, fa.lang);
     if (!chain) return null;
     if (fa.lang === 'python' && chain[0] === 'super') return null;
+    if (narrowed(doc.text, chain[0], fa.lang)) return null;
     const set = this.resolver.membersOfChain(fa, offset, chain);
     return set && set.size > 0 ? set : null;
   }
@@ -271,6 +272,18 @@ export class SymbolIndex implements ModuleLookup {
       doc.dispose();
     }
   }
+}
+
+/**
+ * The receiver's type may be narrowed somewhere (`x instanceof Sub`, `isinstance(x, Sub)`, a
+ * `hasattr` / `in` probe, a cast): its declared type then under-states its members. We do not
+ * follow control flow, so any such test on the name makes it unknown.
+ */
+function narrowed(text: string, name: string, lang: AnalysisLang): boolean {
+  const n = name.replace(/\$/g, '\\$');
+  if (lang === 'python') return new RegExp(`(isinstance|hasattr|getattr|cast)\\(\\s*${n}\\b|\\b${n}\\.__class__`).test(text);
+  if (lang === 'ecmascript') return new RegExp(`(?<![\\w$.])${n}\\s+(instanceof|as)\\b|\\bin\\s+${n}(?![\\w$])`).test(text);
+  return false;
 }
 
 function importSpecs(fa: FileAnalysis): string[] {
