@@ -21,7 +21,7 @@ import type { Node } from 'web-tree-sitter';
 import { analysisLangFor, WorkspaceAnalysis } from '../../src/analysis/index';
 import { languageIdForPath } from '../../src/analysis/grammars';
 import type { DocumentAnalysis } from '../../src/analysis/document';
-import { createMonitors } from '../../src/decoding/monitors/index';
+import { createMonitors, receiverStartsStatement } from '../../src/decoding/monitors/index';
 import { generate } from '../../src/decoding/generate';
 import { generationConfig } from '../../src/decoding/generationConfig';
 import type { LogitsProcessor } from '../../src/decoding/logitsProcessors';
@@ -132,6 +132,8 @@ async function collect(records: HeldoutRecord[], limit: number, perFile: number)
         const found: Example[] = [];
         const spans = accesses.map((a) => ({ receiver: a.receiver.text, member: a.member.text, dotEnd: a.sepEnd, memberEnd: a.member.endIndex }));
         for (const a of spans) {
+          // The monitor leaves statement-opening receivers alone (they may define the member).
+          if (analysisLangFor(doc.grammar) !== 'c' && receiverStartsStatement(f.text, a.dotEnd - a.receiver.length - 1)) continue;
           stats.accesses++;
           const t0 = performance.now();
           // The editor's view: the member not typed yet.

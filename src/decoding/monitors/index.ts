@@ -235,6 +235,7 @@ export class Monitors {
   }
 
   private legalNames(receiver: string, chainStartInTail: number, tail: string, generated: string): NameTrie | null {
+    if (this.lex !== 'c' && receiverStartsStatement(tail, chainStartInTail)) return null;
     const lang = this.identSyntax === 'ecmascript' ? 'ecmascript' : this.identSyntax;
     const parts = parseReceiver(receiver, lang);
     if (!parts) return null;
@@ -391,6 +392,15 @@ export class Monitors {
     }
     return n;
   }
+}
+
+/**
+ * Python and JavaScript create attributes by assigning them (`self.cache = {}`, `this.count = 0`),
+ * so a receiver that opens a statement may be about to define a new member: no constraint there.
+ */
+export function receiverStartsStatement(text: string, receiverStart: number): boolean {
+  const lineStart = text.lastIndexOf('\n', receiverStart - 1) + 1;
+  return /^[ \t]*$/.test(text.slice(lineStart, receiverStart)) || /[;{]\s*$/.test(text.slice(lineStart, receiverStart));
 }
 
 /** Decoded text of generated id sequences, reused while the sequence only grows (or shares a prefix). */

@@ -43,7 +43,7 @@ function argmax(a: Float32Array): number {
 
 const DEREF_CASES = [
   { lang: 'python', file: 'inventory.py', at: '    def total(self) -> int:\n', insert: '        return self.', good: 'items', bad: 'weight' },
-  { lang: 'python', file: 'inventory.py', at: 'inv = Inventory("main")\n', insert: '    inv.', good: 'history', bad: 'weight' },
+  { lang: 'python', file: 'inventory.py', at: 'inv = Inventory("main")\n', insert: '    h = inv.', good: 'history', bad: 'weight' },
   { lang: 'typescript', file: 'shapes.ts.txt', at: '  describe(): string {\n', insert: '    return this.', good: 'label', bad: 'size' },
   { lang: 'typescript', file: 'shapes.ts.txt', at: 'export function area(): number {\n', insert: '  return defaults.', good: 'height', bad: 'depth' },
   { lang: 'typescriptreact', file: 'view.tsx.txt', at: 'const [open, setOpen] = useState(false);\n', insert: '  const t = props.', good: 'title', bad: 'name' },
@@ -173,4 +173,10 @@ test('the logits processor decodes generated ids itself', async () => {
   m.processor(logits, { position: 10, generated: tok.encode('return self.') });
   assert.equal(logits[badId], Number.NEGATIVE_INFINITY);
   assert.equal(m.stats.interventions, 1);
+});
+
+test('a receiver that opens a statement may define a new member: not constrained', async () => {
+  const m = await monitorsAt('inventory.py', 'python', '    def total(self) -> int:\n', '        self.');
+  const { logits } = logitsPreferring('weight', 'items');
+  assert.equal(m.apply(0, logits, '').masked, 0);
 });
