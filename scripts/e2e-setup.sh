@@ -116,7 +116,8 @@ else
   step_start "npm: playwright-core -> $PW_DIR (not in the repository's node_modules)"
   mkdir -p "$PW_DIR"
   [ -f "$PW_DIR/package.json" ] || echo '{"name":"slipstream-e2e-pw","private":true}' > "$PW_DIR/package.json"
-  (cd "$PW_DIR" && npm install --no-audit --no-fund playwright-core >&2)
+  PW_SPEC="playwright-core@$(node -p "require('$REPO/package.json').devDependencies?.['playwright-core'] || 'latest'")"
+  (cd "$PW_DIR" && npm install --no-audit --no-fund "$PW_SPEC" >&2)
   PW_PATH="$PW_DIR/node_modules/playwright-core"
   step_end
 fi
