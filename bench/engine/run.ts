@@ -1,7 +1,11 @@
 // Engine throughput: prefill and decode tokens/s of the ONNX session, memory after load, and load
 // time with and without the on-disk graph cache.
 //
-//   node --import tsx bench/run.ts engine [--model DIR] [--threads N] [--steps N] [--out FILE]
+//   node --import tsx bench/run.ts engine [--model DIR] [--threads N] [--steps N] [--out FILE] [--attention]
+//
+// --attention also times decode with the textbook Concat(past, new) attention graph (past copied
+// out of the cache into an exact-length tensor each step, as that design needs) against the
+// shipped split-past graph that reads the cache's capacity buffers in place.
 //
 // Model: --model, else models/default when present, else a generated checkpoint of realistic size
 // (qwen2-style, hidden 512, 8 layers, 8 heads / 2 kv heads, intermediate 1408, vocab 16384, tied;
@@ -11,8 +15,10 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
+import { buildGraph, newKeyName, newValueName, pastKeyName, pastValueName } from '../../src/engine/onnxGraph';
 import type { Checkpoint, ModelConfig } from '../../src/engine/types';
 import { writeTinyCheckpoint } from '../../test/fixtures/tinyModel';
 
@@ -132,6 +138,60 @@ async function verify(m: Model, ck: Checkpoint, context: number, q: number): Pro
   return median(times);
 }
 
+/**
+ * Median decode step (ms) at `context` for both attention designs, same weights, same cache contents.
+ * concat: the past is gathered into [1, kvH, past, d] tensors (a copy per layer per step) and the
+ * graph concatenates past and new K/V (another copy); split-past: Model.forward as shipped.
+ */
+async function compareAttention(m: Model, ck: Checkpoint, threads: number, context: number, steps: number): Promise<{ splitMs: number; concatMs: number }> {
+  const cfg = ck.config;
+  const { numLayers, numKvHeads: kvH, headDim: d, hiddenSize: H } = cfg;
+  const toks = tokensFor(ck, context + steps);
+  const cache = m.createCache();
+  const pre = await m.forward(cache, { embeds: m.embed(toks.slice(0, context)), positions: toks.slice(0, context).map((_, i) => i) });
+  cache.append(pre.newKeys, pre.newValues, toks.slice(0, context), toks.slice(0, context).map((_, i) => i));
+  const session = await ort.InferenceSession.create(buildGraph(ck, { attention: 'concat' }), {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+  try {
+    const split: number[] = [];
+    const concat: number[] = [];
+    for (let s = 0; s < steps; s++) {
+      const tok = toks[context + s];
+      const pos = cache.length;
+      let t = performance.now();
+      const r = await m.forward(cache, { embeds: m.embed([tok]), positions: [pos] });
+      split.push(performance.now() - t);
+
+      t = performance.now();
+      const feeds: Record<string, ort.Tensor> = {
+        inputs_embeds: new ort.Tensor('float32', m.embed([tok]), [1, 1, H]),
+        position_ids: new ort.Tensor('int64', BigInt64Array.of(BigInt(pos)), [1, 1]),
+        attention_bias: new ort.Tensor('float32', new Float32Array(pos + 1), [1, 1, 1, pos + 1]),
+        logit_rows: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
+      };
+      for (let l = 0; l < numLayers; l++) {
+        feeds[pastKeyName(l)] = new ort.Tensor('float32', cache.keys(l), [1, kvH, pos, d]);
+        feeds[pastValueName(l)] = new ort.Tensor('float32', cache.values(l), [1, kvH, pos, d]);
+      }
+      const out = await session.run(feeds);
+      concat.push(performance.now() - t);
+      // Both designs must agree before their timings mean anything.
+      const last = numLayers - 1;
+      const k = out[newKeyName(last)].data as Float32Array;
+      const v = out[newValueName(last)].data as Float32Array;
+      if (Math.abs(k[0] - r.newKeys[last][0]) > 1e-4 || Math.abs(v[0] - r.newValues[last][0]) > 1e-4) throw new Error('attention designs disagree');
+      cache.append(r.newKeys, r.newValues, [tok], [pos]);
+    }
+    return { splitMs: median(split.slice(2)), concatMs: median(concat.slice(2)) };
+  } finally {
+    await session.release();
+  }
+}
+
 const mib = (b: number): number => Math.round(b / 2 ** 20);
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
@@ -167,6 +227,7 @@ export async function run(args: string[]): Promise<object> {
     const verify16 = await verify(model, ck, 512, 16);
     const verify81 = await verify(model, ck, 512, 81);
     const bandwidth = copyBandwidth();
+    const attention = args.includes('--attention') ? await compareAttention(model, ck, threads, 512, steps) : null;
 
     const cfg = ck.config;
     const params = linearParams(cfg);
@@ -189,6 +250,7 @@ export async function run(args: string[]): Promise<object> {
       prefill: { tokS512: Math.round(prefill512.tokS), ms512: Math.round(prefill512.ms), tokS2048: Math.round(prefill2048.tokS), ms2048: Math.round(prefill2048.ms) },
       decode: { context: 512, steps, tokS: r1(dec.tokS), medianMs: r1(dec.medianMs), p90Ms: r1(dec.p90Ms), cacheCapacity: dec.capacity },
       verify: { context: 512, q16Ms: r1(verify16), q81Ms: r1(verify81) },
+      attention: attention && { context: 512, splitPastMs: r1(attention.splitMs), concatMs: r1(attention.concatMs) },
       limits: {
         bytesPerDecodeTokenMiB: r1(bytesPerToken / 2 ** 20),
         decodeEffectiveGBs: r1((bytesPerToken * dec.tokS) / 1e9),
@@ -215,6 +277,7 @@ export async function run(args: string[]): Promise<object> {
       ['compute', `prefill ${report.limits.prefillGflops} GFLOP/s, decode ${report.limits.decodeGflops} GFLOP/s`],
       ['load avg', report.load_avg.join(' ')],
     ];
+    if (report.attention) rows.push(['attention @512', `split-past ${report.attention.splitPastMs} ms/step, concat ${report.attention.concatMs} ms/step`]);
     const w = Math.max(...rows.map(([k]) => k.length));
     process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`);
     return report;

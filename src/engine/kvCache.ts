@@ -37,6 +37,12 @@ export interface KvCacheOptions {
 }
 
 const DEFAULT_CHUNK = 64;
+const MAX_POSITION = 2 ** 31 - 1;
+
+/** Positions are stored as int32. */
+function checkPosition(p: number): void {
+  if (!Number.isInteger(p) || Math.abs(p) > MAX_POSITION) throw new RangeError(`position ${p} is not an int32 integer`);
+}
 
 export class KvCache {
   readonly shape: KvShape;
@@ -121,7 +127,10 @@ export class KvCache {
     return this.gather(this.v[layer], start, end);
   }
 
-  /** Append n slots after the last one; `rows` is a forward's newKeys/newValues plus their tokens and positions. */
+  /**
+   * Append n slots after the last one: a forward's newKeys/newValues (per layer [kvHeads, n, headDim])
+   * with their n tokens (-1 = no single token) and the n positions they were encoded at.
+   */
   append(newKeys: Float32Array[], newValues: Float32Array[], tokens: ArrayLike<number>, positions: ArrayLike<number>): void {
     this.splice(this.len, 0, { keys: newKeys, values: newValues, tokens, positions });
   }
@@ -180,7 +189,7 @@ export class KvCache {
     this.checkRange(start, end);
     if (!Number.isInteger(delta)) throw new RangeError(`rotate delta ${delta} is not an integer`);
     if (delta === 0 || start === end) return;
-    const p = new Int32Array(end - start);
+    const p = new Float64Array(end - start); // not int32: an out-of-range result must fail the check, not wrap
     for (let i = 0; i < p.length; i++) p[i] = this.pos[start + i] + delta;
     this.setPositions(start, p);
   }
@@ -189,28 +198,21 @@ export class KvCache {
   setPositions(start: number, positions: ArrayLike<number>): void {
     const end = start + positions.length;
     this.checkRange(start, end);
+    for (let i = 0; i < positions.length; i++) checkPosition(positions[i]);
     const { numLayers, numKvHeads, headDim } = this.shape;
     const table = new RopeTable(this.rope);
     for (let i = 0; i < positions.length; i++) {
       const s = start + i;
       const p = positions[i];
-      if (!Number.isInteger(p)) throw new RangeError(`position ${p} is not an integer`);
       this.pos[s] = p;
       const delta = p - this.encPos[s];
-      if (delta === 0) {
-        for (let l = 0; l < numLayers; l++) {
-          for (let h = 0; h < numKvHeads; h++) {
-            const o = (h * this.cap + s) * headDim;
-            this.k[l].set(this.kEnc[l].subarray(o, o + headDim), o);
-          }
-        }
-        continue;
-      }
-      table.set(delta);
+      if (delta !== 0) table.set(delta); // one cos/sin table per slot serves every layer and head
       for (let l = 0; l < numLayers; l++) {
         for (let h = 0; h < numKvHeads; h++) {
           const o = (h * this.cap + s) * headDim;
-          table.rotate(this.kEnc[l], o, this.k[l], o);
+          // Back at the encoded position: the stored key itself, bit for bit.
+          if (delta === 0) this.k[l].set(this.kEnc[l].subarray(o, o + headDim), o);
+          else table.rotate(this.kEnc[l], o, this.k[l], o);
         }
       }
     }
@@ -363,8 +365,6 @@ export class KvCache {
         throw new RangeError(`KvRows layer ${l}: expected [${numKvHeads}, ${m}, ${headDim}] = ${want} values`);
       }
     }
-    for (let i = 0; i < m; i++) {
-      if (!Number.isInteger(rows.positions[i])) throw new RangeError(`position ${rows.positions[i]} is not an integer`);
-    }
+    for (let i = 0; i < m; i++) checkPosition(rows.positions[i]);
   }
 }

@@ -21,7 +21,7 @@ import {
   pastKeyName,
   pastValueName,
 } from './onnxGraph';
-import { loadCachedGraph, storeCachedGraph } from './graphCache';
+import { dropCachedGraph, loadCachedGraph, storeCachedGraph } from './graphCache';
 import type { Checkpoint, ForwardRequest, ForwardResult, ModelConfig } from './types';
 
 export interface ModelLoadOptions {
@@ -79,6 +79,20 @@ export class Model {
     opts.signal?.throwIfAborted();
 
     const stats: ModelLoadStats = { buildMs: 0, cacheReadMs: 0, sessionMs: 0, cacheHit: false };
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: opts.threads ?? 2,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    };
+    const build = async (): Promise<Uint8Array> => {
+      const t = performance.now();
+      const g = buildGraph(ckpt);
+      stats.buildMs = performance.now() - t;
+      if (opts.cacheDir) await storeCachedGraph(opts.cacheDir, ckpt.hash, g);
+      return g;
+    };
+
     let graph: Uint8Array | null = null;
     if (opts.cacheDir) {
       const t = performance.now();
@@ -86,25 +100,24 @@ export class Model {
       stats.cacheReadMs = performance.now() - t;
       stats.cacheHit = graph !== null;
     }
-    if (!graph) {
-      const t = performance.now();
-      graph = buildGraph(ckpt);
-      stats.buildMs = performance.now() - t;
-      if (opts.cacheDir) await storeCachedGraph(opts.cacheDir, ckpt.hash, graph);
-    }
+    graph ??= await build();
     opts.signal?.throwIfAborted();
 
     const t = performance.now();
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(graph, {
-        intraOpNumThreads: opts.threads ?? 2,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-      });
+      session = await ort.InferenceSession.create(graph, sessionOptions);
     } catch (e) {
-      throw new Error(`onnxruntime could not load the graph built from ${ckpt.dir}: ${errorMessage(e)}`, { cause: e });
+      if (!stats.cacheHit || !opts.cacheDir) throw new Error(`onnxruntime could not load the graph built from ${ckpt.dir}: ${errorMessage(e)}`, { cause: e });
+      // A damaged cache file must not make the model unloadable: rebuild from the checkpoint.
+      await dropCachedGraph(opts.cacheDir, ckpt.hash);
+      stats.cacheHit = false;
+      graph = await build();
+      try {
+        session = await ort.InferenceSession.create(graph, sessionOptions);
+      } catch (e2) {
+        throw new Error(`onnxruntime could not load the graph built from ${ckpt.dir}: ${errorMessage(e2)}`, { cause: e2 });
+      }
     }
     stats.sessionMs = performance.now() - t;
     if (opts.signal?.aborted) {

@@ -19,7 +19,12 @@
 // decode is memory-bound): scores against the past and against the new rows are two FusedMatMuls
 // (transB, scale folded into alpha) that read the past buffers in place; the two small score blocks
 // are concatenated, biased, softmaxed, split again and multiplied with V_past and V_new separately.
-// Measured against the plain Concat design in bench/engine/attention.ts (numbers in model.ts).
+// Measured (30.9M-param model, hidden 512, 8 layers, GQA 8/2, vocab 16k; ORT 1.30, 2 threads pinned
+// to 2 Xeon cores; decode at a 512-token past): split-past 3.23 ms/token with P = 512 (3.56 ms with
+// P = 768, i.e. 256 masked slots) vs Concat 4.59 ms/token with an exact-length past — and Concat
+// also needs the past copied out of the cache into exact-length tensors first. Prefill without a
+// past is the same for both (139 ms for 512 tokens). `bench/run.ts engine --attention` repeats the
+// comparison on the machine at hand.
 //
 // GQA: Q [q, nH, d] is regrouped to [1, kvH, g·q, d] (row = group·q + t) so one batched matmul per kv
 // head covers its g query heads; the bias is tiled g times along rows to match.
@@ -232,9 +237,12 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
   const rope = buildRopeTables(g, cfg);
 
   // Per-forward attention helpers shared by all layers.
-  const pastLen = g.op1('Slice', [g.op1('Shape', [pastKeyName(0)]), g.ints([2]), g.ints([3])]); // [1] = P
-  const qLen = g.op1('Slice', [g.op1('Shape', [INPUT_POSITIONS]), g.ints([1]), g.ints([2])]); // [1] = q
-  const splitPastNew = g.op1('Concat', [pastLen, qLen], { axis: { int: 0 } }); // [2] = [P, q]
+  const splitPastNew = (): string => {
+    const pastLen = g.op1('Slice', [g.op1('Shape', [pastKeyName(0)]), g.ints([2]), g.ints([3])]); // [1] = P
+    const qLen = g.op1('Slice', [g.op1('Shape', [INPUT_POSITIONS]), g.ints([1]), g.ints([2])]); // [1] = q
+    return g.op1('Concat', [pastLen, qLen], { axis: { int: 0 } }); // [2] = [P, q]
+  };
+  const pastNewSizes = opts.attention === 'concat' ? '' : splitPastNew();
   // Scores [1, kvH, g·q, P+q] are viewed as [1, kvH, g, q, P+q] (free reshapes) so the bias
   // [1, 1, 1, q, P+q] broadcasts over heads and groups instead of being tiled g times.
   const width = g.op1('Slice', [g.op1('Shape', [INPUT_BIAS]), g.ints([3]), g.ints([4])]); // [1] = P+q
@@ -291,7 +299,7 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
       const sPast = g.op1('FusedMatMul', [qGrouped, pastKeyName(l)], { transB: { int: 1 }, alpha: scale }, { domain: MS_DOMAIN }); // [1, kvH, g·q, P]
       const sNew = g.op1('FusedMatMul', [qGrouped, newKey], { transB: { int: 1 }, alpha: scale }, { domain: MS_DOMAIN }); // [1, kvH, g·q, q]
       const probs = maskedSoftmax(g.op1('Concat', [sPast, sNew], { axis: { int: -1 } })); // [1, kvH, g·q, P+q]
-      const [pPast, pNew] = g.op('Split', [probs, splitPastNew], { axis: { int: -1 } }, { outputs: 2 });
+      const [pPast, pNew] = g.op('Split', [probs, pastNewSizes], { axis: { int: -1 } }, { outputs: 2 });
       ctx = g.op1('Add', [g.op1('MatMul', [pPast, pastValueName(l)]), g.op1('MatMul', [pNew, newValue])]);
     }
     const ctxRows = g.op1('Reshape', [
