@@ -1,17 +1,18 @@
 // One open document: its text, the prompt its KV cache currently holds, and the cache itself.
 //
-// update(cursor) builds the FIM prompt for the cursor and brings the cache to it through a
-// CacheUpdater, the one replaceable piece: the longest-common-prefix strategy here re-encodes
-// everything after the first changed token; PIE (completion/pie) will splice only the edited
-// tokens. Updaters get what either needs: the cache, the target prompt, the prompt the cache
-// was last brought to, and the text edits made since.
+// The prompt is kept token-exact incrementally (pie/documentPrompt.ts): edits and cursor moves
+// re-tokenize only small windows. update(cursor) moves the cursor and brings the cache to the
+// prompt through a CacheUpdater — the one replaceable piece: PIE (default) splices only the
+// changed tokens, 'prefix' and 'full' re-encode (completion/pie/cacheUpdate.ts does all modes).
 
 import type { KvCache } from '../engine/kvCache';
 import type { TokenizerLike } from '../engine/types';
 import type { StepModel } from '../decoding/generate';
-import { applyEdits, countLineBreaks, LineIndex } from './documentText';
-import { buildFimPrompt, promptPath, type FimPrompt, type PromptBudget, type PromptWindow } from './prompt';
-import type { DocumentEdit } from './types';
+import { applyEdits, LineIndex } from './documentText';
+import { DocumentPrompt, markersOf } from './pie/documentPrompt';
+import { updateCache } from './pie/cacheUpdate';
+import { DEFAULT_PROMPT_BUDGET, promptPath, type FimPrompt, type PromptBudget } from './prompt';
+import type { CacheMode, DocumentEdit } from './types';
 
 /** A model that can also make caches (engine/model.ts's Model is one). */
 export interface SessionModel extends StepModel {
@@ -54,64 +55,25 @@ export interface CacheUpdater {
   update(ctx: CacheUpdateContext): Promise<CacheUpdateOutcome>;
 }
 
-/** Tokens per forward while encoding a prompt: bounds the [q, past + q] bias and gives cancellation points. */
-export const ENCODE_CHUNK = 512;
-
-/**
- * Appends `tokens` at positions start, start + 1, ... in chunks; returns the logits of the last
- * one ([vocab]). Throws the abort reason after any forward once `signal` is aborted.
- */
-export async function encodeInto(
-  model: StepModel,
-  cache: KvCache,
-  tokens: readonly number[],
-  start: number,
-  signal?: AbortSignal,
-  chunk = ENCODE_CHUNK,
-): Promise<Float32Array> {
-  if (tokens.length === 0) throw new RangeError('encodeInto: nothing to encode');
-  let logits: Float32Array | undefined;
-  for (let i = 0; i < tokens.length; i += chunk) {
-    signal?.throwIfAborted();
-    const part = tokens.slice(i, i + chunk);
-    const positions = part.map((_, j) => start + i + j);
-    const out = await model.forward(cache, { embeds: model.embed(part), positions, logitRows: 'last', signal });
-    cache.append(out.newKeys, out.newValues, part, positions);
-    logits = out.logits;
-    signal?.throwIfAborted();
-  }
-  return logits as Float32Array;
+/** A CacheUpdater for one cache mode; `refreshWindow` re-encodes that many tokens before the cursor. */
+export function cacheUpdater(mode: CacheMode, refreshWindow = 0): CacheUpdater {
+  return {
+    name: mode,
+    async update({ model, cache, target, signal }) {
+      const out = await updateCache(model, cache, target.tokens, { mode, refreshWindow, refreshEnd: target.markers.suffix, signal });
+      return { logits: out.logits, reusedTokens: out.reused, encodedTokens: out.encoded };
+    },
+  };
 }
 
-/**
- * Keeps the longest common prefix of the cached and target tokens (slot i must also sit at
- * position i), truncates the rest and encodes the target from there. At least the last token is
- * always encoded: its logits start generation.
- */
-export const prefixReuse: CacheUpdater = {
-  name: 'prefix',
-  async update({ model, cache, target, signal }) {
-    const want = target.tokens;
-    const have = cache.tokens();
-    const pos = cache.positions();
-    const limit = Math.min(have.length, want.length - 1);
-    let n = 0;
-    while (n < limit && have[n] === want[n] && pos[n] === n) n++;
-    cache.truncate(n);
-    const logits = await encodeInto(model, cache, want.slice(n), n, signal);
-    return { logits, reusedTokens: n, encodedTokens: want.length - n };
-  },
-};
+/** Keeps the longest common prefix at natural positions and re-encodes the rest. */
+export const prefixReuse: CacheUpdater = cacheUpdater('prefix');
 
 /** Re-encodes the whole prompt every time: the baseline the other strategies are measured against. */
-export const fullReencode: CacheUpdater = {
-  name: 'full',
-  async update({ model, cache, target, signal }) {
-    cache.truncate(0);
-    const logits = await encodeInto(model, cache, target.tokens, 0, signal);
-    return { logits, reusedTokens: 0, encodedTokens: target.tokens.length };
-  },
-};
+export const fullReencode: CacheUpdater = cacheUpdater('full');
+
+/** PIE: encodes only the changed tokens and re-rotates the keys after each edit. */
+export const pieUpdate: CacheUpdater = cacheUpdater('pie');
 
 export interface SessionUpdateOptions {
   updater: CacheUpdater;
@@ -123,12 +85,15 @@ export interface SessionUpdate extends CacheUpdateOutcome {
   prompt: FimPrompt;
 }
 
+/** Tokens kept for the `<|file_sep|>path` header when sizing the text budget. */
+const HEADER_ALLOWANCE = 32;
+
 export class DocumentSession {
   private textValue: string;
   private index: LineIndex | undefined;
   private cacheValue: KvCache | undefined;
   private lastPrompt: FimPrompt | undefined;
-  private window: PromptWindow | undefined;
+  private prompt: DocumentPrompt | undefined;
   private pending: DocumentEdit[][] = [];
   private versionValue = 0;
 
@@ -178,7 +143,7 @@ export class DocumentSession {
     this.index = undefined;
     this.versionValue++;
     this.pending.push(edits.map((e) => ({ start: [...e.start], end: [...e.end], text: e.text })));
-    if (this.window) this.window = shiftWindow(this.window, edits);
+    this.prompt?.applyEdits(edits.map((e) => ({ start: before.offsetAt(e.start[0], e.start[1]), end: before.offsetAt(e.end[0], e.end[1]), text: e.text })));
   }
 
   /** Replaces the whole text (a re-open), recorded as one edit so updaters see it like any other. */
@@ -193,15 +158,9 @@ export class DocumentSession {
     return this.lines.offsetAt(line, col);
   }
 
-  /** Builds the prompt for the cursor and brings the cache to it. */
+  /** Moves the prompt's cursor (building the prompt on first use) and brings the cache to it. */
   async update(cursor: number, opts: SessionUpdateOptions): Promise<SessionUpdate> {
-    const prompt = buildFimPrompt(
-      { path: promptPath(this.path), text: this.textValue, cursor },
-      this.tokenizer,
-      opts.budget,
-      this.window,
-      this.lines,
-    );
+    const prompt = this.fimPrompt(cursor, opts.budget);
     const cache = this.cache;
     const previous = this.lastPrompt;
     const changes = this.pending;
@@ -214,36 +173,40 @@ export class DocumentSession {
       throw new Error(`cache updater '${opts.updater.name}' left ${cache.length} slots for a ${prompt.tokens.length}-token prompt`);
     }
     this.lastPrompt = prompt;
-    this.window = prompt.window;
     return { ...out, prompt };
+  }
+
+  private fimPrompt(cursor: number, budget: PromptBudget): FimPrompt {
+    if (!this.prompt) {
+      // Text budget: the context minus room for generation, the four control tokens and the path header.
+      const maxTokens = Math.max(16, budget.maxContextTokens - budget.reserveTokens - 4 - HEADER_ALLOWANCE);
+      this.prompt = new DocumentPrompt(this.tokenizer, markersOf(this.tokenizer), promptPath(this.path), this.textValue, cursor, {
+        maxTokens,
+        beforeShare: budget.beforeShare,
+        edgeShare: 1 - budget.beforeFill,
+      });
+    } else this.prompt.setCursor(cursor);
+    const p = this.prompt;
+    const tokens = p.tokens();
+    const layout = p.layout();
+    const [start, end] = p.window;
+    const lines = this.lines;
+    return {
+      tokens,
+      markers: { fileSep: 0, prefix: layout.beforeStart - 1, suffix: layout.beforeEnd, middle: layout.afterEnd },
+      before: this.textValue.slice(start, p.cursor),
+      after: this.textValue.slice(p.cursor, end),
+      start,
+      end,
+      window: { startLine: lines.positionAt(start)[0], endLine: lines.positionAt(end)[0] + 1 },
+      truncated: start > 0 || end < this.textValue.length,
+    };
   }
 
   /** Frees the cache; the session can still be updated (it starts empty). */
   dispose(): void {
     this.cacheValue = undefined;
     this.lastPrompt = undefined;
+    this.prompt = undefined;
   }
-}
-
-/**
- * Follows the prompt window through one change so that a line inserted above it does not move
- * its first line (which would invalidate the whole cache). Ranges refer to the text before the
- * change and do not overlap, so the shifts of edits above a line simply add up.
- */
-export function shiftWindow(window: PromptWindow, edits: readonly DocumentEdit[]): PromptWindow {
-  const shift = (line: number, isEnd: boolean): number => {
-    let delta = 0;
-    let across: { start: number; text: string } | undefined;
-    for (const e of edits) {
-      const a = Math.min(e.start[0], e.end[0]);
-      const b = Math.max(e.start[0], e.end[0]);
-      if (b < line) delta += countLineBreaks(e.text) - (b - a);
-      else if (a < line) across = { start: a, text: e.text };
-    }
-    if (!across) return line + delta;
-    // The edit covers the line's start: the window edge moves to the edit's edge.
-    return across.start + delta + (isEnd ? countLineBreaks(across.text) + 1 : 0);
-  };
-  const startLine = Math.max(0, shift(window.startLine, false));
-  return { startLine, endLine: Math.max(startLine + 1, shift(window.endLine, true)) };
 }

@@ -12,7 +12,7 @@ import { generationConfig, type BlockContext } from '../decoding/generationConfi
 import { banIdsFrom } from '../decoding/logitsProcessors';
 import { checkDocument, DEFAULT_GUARD_LIMITS } from './documentGuards';
 import { applyEdits } from './documentText';
-import { DocumentSession, fullReencode, prefixReuse, type CacheUpdater, type SessionModel } from './documentSession';
+import { cacheUpdater, DocumentSession, fullReencode, pieUpdate, prefixReuse, type CacheUpdater, type SessionModel } from './documentSession';
 import { DEFAULT_FILTERS, postprocess, type CompletionFilter } from './postprocess';
 import { DEFAULT_PROMPT_BUDGET } from './prompt';
 import type {
@@ -104,12 +104,11 @@ export class CompletionService implements CompletionBackend {
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
     this.loader = opts.loader ?? loadOnnxModel;
-    // PIE ('pie', 'conflict') registers itself here when it lands; until then those modes reuse the prefix.
     this.updaters = {
       prefix: prefixReuse,
       full: fullReencode,
-      pie: prefixReuse,
-      conflict: prefixReuse,
+      pie: pieUpdate,
+      conflict: cacheUpdater('conflict'),
       ...definedEntries(opts.cacheUpdaters ?? {}),
     };
   }
@@ -275,7 +274,9 @@ export class CompletionService implements CompletionBackend {
     const requested = req.options?.mode ?? 'auto';
     const mode = requested === 'auto' ? chooseMode(linePrefix, lineSuffix) : requested;
     const maxTokens = req.maxTokens ?? this.opts.maxTokens ?? 64;
-    const updater = this.updaters[req.options?.cache ?? 'pie'];
+    const cacheMode = req.options?.cache ?? 'pie';
+    const refresh = req.options?.refreshWindow ?? 0;
+    const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
 
     const tEncode = performance.now();
     let update;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DocumentSession, fullReencode, prefixReuse, shiftWindow, type CacheUpdater } from '../../../src/completion/documentSession';
+import { DocumentSession, fullReencode, prefixReuse, type CacheUpdater } from '../../../src/completion/documentSession';
 import { DEFAULT_PROMPT_BUDGET } from '../../../src/completion/prompt';
 import { ByteTokenizer, ScriptedModel, replyAfterMiddle } from '../decoding/fakes';
 
@@ -90,19 +90,3 @@ test('setText replaces the text as one edit; dispose frees the cache', async () 
   assert.ok(s.cachedTokens > 0);
 });
 
-test('shiftWindow follows lines inserted or deleted above the window', () => {
-  const w = { startLine: 10, endLine: 50 };
-  assert.deepEqual(shiftWindow(w, [{ start: [2, 0], end: [2, 0], text: 'a\nb\n' }]), { startLine: 12, endLine: 52 });
-  assert.deepEqual(shiftWindow(w, [{ start: [2, 0], end: [5, 0], text: '' }]), { startLine: 7, endLine: 47 });
-  // An edit below the window changes nothing; one across its start moves the start to the edit.
-  assert.deepEqual(shiftWindow(w, [{ start: [60, 0], end: [60, 0], text: '\n' }]), w);
-  assert.deepEqual(shiftWindow(w, [{ start: [8, 0], end: [12, 0], text: 'x\n' }]), { startLine: 8, endLine: 47 });
-  // Two edits of one change add up.
-  assert.deepEqual(
-    shiftWindow(w, [
-      { start: [1, 0], end: [1, 0], text: '\n' },
-      { start: [3, 0], end: [3, 0], text: '\n' },
-    ]),
-    { startLine: 12, endLine: 52 },
-  );
-});

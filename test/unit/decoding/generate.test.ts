@@ -5,7 +5,7 @@ import { generationConfig } from '../../../src/decoding/generationConfig';
 import { banTokens } from '../../../src/decoding/logitsProcessors';
 import { argmax } from '../../../src/decoding/sampling';
 import { stopAtMaxTokens } from '../../../src/decoding/stopping';
-import { encodeInto } from '../../../src/completion/documentSession';
+import { encodeInto } from '../../../src/completion/pie/cacheUpdate';
 import { ByteTokenizer, EOS, FIM_MIDDLE, ScriptedModel, replyAfterMiddle } from './fakes';
 import { disposeTiny, loadTiny } from './tinyModel';
 

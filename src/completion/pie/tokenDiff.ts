@@ -1,0 +1,111 @@
+// Minimal token splices between the cached prompt and the new prompt.
+//
+// Myers' O((N+M)·D) diff: with the edit distance D small (typing, a rename in a few
+// places, a cursor move) it costs a few hundred thousand steps at most for a 2k-token
+// prompt. Past `maxDistance` we stop and return one splice between the common prefix
+// and the common suffix, which is what a large paste or a file switch needs anyway.
+
+import type { TokenSplice } from './segmentTokens.js';
+
+export interface DiffOptions {
+  /** Give up on a fine-grained diff past this many inserted + deleted tokens. */
+  maxDistance?: number;
+  /** Kept runs shorter than this between two splices are re-encoded too (avoids fragments). */
+  minKeptRun?: number;
+}
+
+export function diffTokens(oldTokens: ArrayLike<number>, newTokens: ArrayLike<number>, opts: DiffOptions = {}): TokenSplice[] {
+  const maxDistance = opts.maxDistance ?? 512;
+  const minKeptRun = opts.minKeptRun ?? 4;
+  const n = oldTokens.length;
+  const m = newTokens.length;
+  let pre = 0;
+  while (pre < n && pre < m && oldTokens[pre] === newTokens[pre]) pre++;
+  let suf = 0;
+  while (suf < n - pre && suf < m - pre && oldTokens[n - 1 - suf] === newTokens[m - 1 - suf]) suf++;
+  const a0 = pre;
+  const a1 = n - suf;
+  const b0 = pre;
+  const b1 = m - suf;
+  if (a0 === a1 && b0 === b1) return [];
+  if (a0 === a1 || b0 === b1) return [{ start: a0, end: a1, tokens: slice(newTokens, b0, b1) }];
+
+  const script = myers(oldTokens, a0, a1, newTokens, b0, b1, maxDistance);
+  if (!script) return [{ start: a0, end: a1, tokens: slice(newTokens, b0, b1) }];
+  // Kept runs: the common prefix and suffix (always) and the inner matches long enough
+  // to be worth keeping; every gap between consecutive kept runs is one splice.
+  const kept: Snake[] = [{ a: 0, b: 0, len: a0 }, ...script.filter((r) => r.len >= minKeptRun), { a: a1, b: b1, len: suf }];
+  const out: TokenSplice[] = [];
+  for (let i = 0; i + 1 < kept.length; i++) {
+    const aEnd = kept[i].a + kept[i].len;
+    const bEnd = kept[i].b + kept[i].len;
+    if (aEnd !== kept[i + 1].a || bEnd !== kept[i + 1].b) out.push({ start: aEnd, end: kept[i + 1].a, tokens: slice(newTokens, bEnd, kept[i + 1].b) });
+  }
+  return out;
+}
+
+/** A run of matching tokens: old[a, a+len) == new[b, b+len). */
+interface Snake {
+  a: number;
+  b: number;
+  len: number;
+}
+
+/** Myers' greedy forward algorithm with the trace kept for the path; null past maxD. */
+function myers(
+  x: ArrayLike<number>, x0: number, x1: number,
+  y: ArrayLike<number>, y0: number, y1: number,
+  maxD: number,
+): Snake[] | null {
+  const n = x1 - x0;
+  const m = y1 - y0;
+  const max = Math.min(n + m, maxD);
+  const offset = max + 1;
+  const v = new Int32Array(2 * max + 3);
+  const trace: Int32Array[] = [];
+  for (let d = 0; d <= max; d++) {
+    trace.push(v.slice());
+    for (let k = -d; k <= d; k += 2) {
+      let px: number;
+      if (k === -d || (k !== d && v[offset + k - 1] < v[offset + k + 1])) px = v[offset + k + 1];
+      else px = v[offset + k - 1] + 1;
+      let py = px - k;
+      while (px < n && py < m && x[x0 + px] === y[y0 + py]) {
+        px++;
+        py++;
+      }
+      v[offset + k] = px;
+      if (px >= n && py >= m) return backtrack(trace, d, n, m, offset, x0, y0);
+    }
+  }
+  return null;
+}
+
+function backtrack(trace: Int32Array[], dEnd: number, n: number, m: number, offset: number, x0: number, y0: number): Snake[] {
+  const snakes: Snake[] = [];
+  let px = n;
+  let py = m;
+  for (let d = dEnd; d >= 0; d--) {
+    const prev = trace[d];
+    const k = px - py;
+    let prevK: number;
+    if (k === -d || (k !== d && prev[offset + k - 1] < prev[offset + k + 1])) prevK = k + 1;
+    else prevK = k - 1;
+    const prevX = d === 0 ? 0 : prev[offset + prevK];
+    const prevY = prevX - prevK;
+    // The diagonal run that ends at (px, py) started after the step from (prevX, prevY).
+    const startX = d === 0 ? 0 : prevK === k + 1 ? prevX : prevX + 1;
+    const startY = d === 0 ? 0 : startX - k;
+    if (px > startX) snakes.push({ a: x0 + startX, b: y0 + startY, len: px - startX });
+    px = prevX;
+    py = prevY;
+    if (d === 0) break;
+  }
+  return snakes.reverse();
+}
+
+function slice(a: ArrayLike<number>, from: number, to: number): number[] {
+  const out = new Array<number>(to - from);
+  for (let i = from; i < to; i++) out[i - from] = a[i];
+  return out;
+}

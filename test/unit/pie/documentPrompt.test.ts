@@ -1,0 +1,137 @@
+// Fuzz test of the PIE token invariant: after every random edit / cursor move / undo on
+// real source files, the incrementally maintained prompt equals the from-scratch
+// tokenization of the current text, and the Myers splices turn the old prompt into the new.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ByteLevelBpeTokenizer } from '../../../src/engine/tokenizer.js';
+import { DocumentPrompt, markersOf, type WindowPolicy } from '../../../src/completion/pie/documentPrompt.js';
+import type { TextEdit } from '../../../src/completion/pie/segmentTokens.js';
+import { diffTokens } from '../../../src/completion/pie/tokenDiff.js';
+import { applySplices } from '../../../src/completion/pie/splices.js';
+import { tinyTokenizerJson } from '../../fixtures/tinyModel.js';
+
+const tokenizer = new ByteLevelBpeTokenizer(tinyTokenizerJson(600).json);
+const markers = markersOf(tokenizer);
+
+function sourceFiles(): string[] {
+  const root = join(__dirname, '../../../src');
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d, { withFileTypes: true })) {
+      if (n.isDirectory()) walk(join(d, n.name));
+      else if (n.name.endsWith('.ts')) out.push(readFileSync(join(d, n.name), 'utf8'));
+    }
+  };
+  walk(root);
+  out.push(PYTHON_SAMPLE, '', 'x', '\n\n\n', 'héllo wörld 🎉\r\nline2\r\n');
+  return out;
+}
+
+const PYTHON_SAMPLE = `import os\n\nclass Store:\n    def __init__(self, root):\n        self.root = root\n        self.items = {}\n\n    def get(self, key, default=None):\n        \"\"\"Return the item.\"\"\"\n        return self.items.get(key, default)\n\n\n    def put(self, key, value):\n        self.items[key] = value  # 123 + 4.5e6\n`;
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SNIPPETS = ['x', ' ', '\n', '    ', '\t', 'foo', '(', ')', '{\n', '}\n', '  return a + b;\n', '\n\n', 'é', '🎉', '123', ' = ', '.', "'s", '\r\n', '    def f(self):\n        pass\n', '// comment\n', '"str"'];
+
+function randomText(r: () => number): string {
+  let s = '';
+  const n = 1 + Math.floor(r() * 3);
+  for (let i = 0; i < n; i++) s += SNIPPETS[Math.floor(r() * SNIPPETS.length)];
+  return s;
+}
+
+/** Offsets never split a surrogate pair (VS Code never does either). */
+function offset(text: string, r: () => number): number {
+  let o = Math.floor(r() * (text.length + 1));
+  if (o > 0 && o < text.length && /[\uDC00-\uDFFF]/.test(text[o])) o--;
+  return o;
+}
+
+function randomEdits(text: string, r: () => number): TextEdit[] {
+  const k = r() < 0.2 ? 2 + Math.floor(r() * 3) : 1;
+  const points = Array.from({ length: 2 * k }, () => offset(text, r)).sort((a, b) => a - b);
+  const edits: TextEdit[] = [];
+  for (let i = 0; i < k; i++) {
+    const start = points[2 * i];
+    let end = points[2 * i + 1];
+    const kind = r();
+    if (kind < 0.4 || end - start > 200) end = start; // insertion
+    edits.push({ start, end, text: kind < 0.7 ? randomText(r) : '' });
+  }
+  return edits.filter((e) => e.start !== e.end || e.text !== '');
+}
+
+function applyText(text: string, edits: TextEdit[]): string {
+  const sorted = [...edits].sort((a, b) => b.start - a.start);
+  let t = text;
+  for (const e of sorted) t = t.slice(0, e.start) + e.text + t.slice(e.end);
+  return t;
+}
+
+function expectedTokens(p: DocumentPrompt, path: string): number[] {
+  const [ws, we] = p.window;
+  const header = markers.fileSep === undefined ? [] : [markers.fileSep, ...tokenizer.encode(`${path}\n`)];
+  return [...header, markers.fimPrefix, ...tokenizer.encode(p.text.slice(ws, p.cursor)), markers.fimSuffix, ...tokenizer.encode(p.text.slice(p.cursor, we)), markers.fimMiddle];
+}
+
+function fuzz(seed: number, steps: number, policy?: WindowPolicy): void {
+  const r = rng(seed);
+  const files = sourceFiles();
+  const path = 'src/demo.ts';
+  let text = files[seed % files.length];
+  if (text.length > 6000) {
+    const s = Math.floor(r() * (text.length - 6000));
+    text = text.slice(s, s + 6000);
+  }
+  const p = new DocumentPrompt(tokenizer, markers, path, text, offset(text, r), policy);
+  const history: string[] = [];
+  let prev = p.tokens();
+  assert.deepEqual(prev, expectedTokens(p, path));
+  for (let step = 0; step < steps; step++) {
+    const what = r();
+    if (what < 0.6) {
+      const edits = randomEdits(text, r);
+      history.push(text);
+      text = applyText(text, edits);
+      p.applyEdits(edits);
+    } else if (what < 0.75 && history.length > 0) {
+      // Undo: one edit restoring the previous text (common prefix/suffix), as VS Code reports it.
+      const back = history.pop() as string;
+      let a = 0;
+      while (a < text.length && a < back.length && text[a] === back[a]) a++;
+      let b = 0;
+      while (b < text.length - a && b < back.length - a && text[text.length - 1 - b] === back[back.length - 1 - b]) b++;
+      p.applyEdits([{ start: a, end: text.length - b, text: back.slice(a, back.length - b) }]);
+      text = back;
+    } else {
+      p.setCursor(offset(text, r));
+    }
+    assert.equal(p.text, text, `seed ${seed} step ${step}: text`);
+    const [ws, we] = p.window;
+    assert.ok(ws <= p.cursor && p.cursor <= we, 'cursor inside the window');
+    const now = p.tokens();
+    assert.deepEqual(now, expectedTokens(p, path), `seed ${seed} step ${step}: tokens`);
+    assert.deepEqual(applySplices(prev, diffTokens(prev, now)), now);
+    prev = now;
+  }
+}
+
+test('incremental prompt tokens equal from-scratch tokenization over random edit sequences', () => {
+  for (let seed = 1; seed <= 4; seed++) fuzz(seed, 30);
+});
+
+test('sliding window on documents larger than the budget keeps the invariant and the budget', () => {
+  const policy: WindowPolicy = { maxTokens: 300, beforeShare: 0.7, edgeShare: 0.1 };
+  for (let seed = 100; seed < 103; seed++) fuzz(seed, 30, policy);
+});
