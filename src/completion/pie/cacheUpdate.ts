@@ -114,6 +114,8 @@ function withForcedSplices(splices: TokenSplice[], current: ArrayLike<number>, t
   let oldCursor = 0;
   for (let i = 0; i < target.length; ) {
     if (keptOld[i] >= 0) {
+      // A jump in old indices between two kept tokens is a pure deletion.
+      if (keptOld[i] > oldCursor) out.push({ start: oldCursor, end: keptOld[i], tokens: [] });
       oldCursor = keptOld[i] + 1;
       i++;
       continue;

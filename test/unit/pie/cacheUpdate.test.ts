@@ -98,3 +98,19 @@ test('pie with no edit re-encodes only the last prompt token (and the refresh wi
     await model.dispose();
   }
 });
+
+test('a pure deletion (no inserted token) is applied and shifts the suffix back', async () => {
+  const { model, tokenizer } = await setup();
+  try {
+    const text = 'ZZx = 1\n';
+    const prompt = new DocumentPrompt(tokenizer, markersOf(tokenizer), 'a.py', text, text.length);
+    const cache = model.createCache();
+    await updateCache(model, cache, prompt.tokens(), { mode: 'pie' });
+    prompt.applyEdits([{ start: 0, end: 2, text: '' }]);
+    await updateCache(model, cache, prompt.tokens(), { mode: 'pie' });
+    assert.deepEqual([...cache.tokens()], prompt.tokens());
+    assert.deepEqual([...cache.positions()], prompt.tokens().map((_, i) => i));
+  } finally {
+    await model.dispose();
+  }
+});
