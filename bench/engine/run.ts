@@ -1,7 +1,7 @@
 // Engine throughput: prefill and decode tokens/s of the ONNX session, memory after load, and load
 // time with and without the on-disk graph cache.
 //
-//   node --import tsx bench/run.ts engine [--model DIR] [--threads N] [--steps N] [--out FILE] [--attention]
+//   node --import tsx bench/run.ts engine [--model DIR] [--threads N] [--steps N] [--out FILE] [--attention] [--spin]
 //
 // --attention also times decode with the textbook Concat(past, new) attention graph (past copied
 // out of the cache into an exact-length tensor each step, as that design needs) against the
@@ -143,7 +143,7 @@ async function verify(m: Model, ck: Checkpoint, context: number, q: number): Pro
  * concat: the past is gathered into [1, kvH, past, d] tensors (a copy per layer per step) and the
  * graph concatenates past and new K/V (another copy); split-past: Model.forward as shipped.
  */
-async function compareAttention(m: Model, ck: Checkpoint, threads: number, context: number, steps: number): Promise<{ splitMs: number; concatMs: number }> {
+async function compareAttention(m: Model, ck: Checkpoint, threads: number, spinning: boolean, context: number, steps: number): Promise<{ splitMs: number; concatMs: number }> {
   const cfg = ck.config;
   const { numLayers, numKvHeads: kvH, headDim: d, hiddenSize: H } = cfg;
   const toks = tokensFor(ck, context + steps);
@@ -155,6 +155,7 @@ async function compareAttention(m: Model, ck: Checkpoint, threads: number, conte
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
   });
   try {
     const split: number[] = [];
@@ -198,6 +199,7 @@ const r1 = (x: number): number => Math.round(x * 10) / 10;
 export async function run(args: string[]): Promise<object> {
   const threads = Number(arg(args, '--threads') ?? 2);
   const steps = Number(arg(args, '--steps') ?? 48);
+  const spinning = args.includes('--spin');
   const out = resolve(arg(args, '--out') ?? join(ROOT, 'bench', 'out', 'engine.json'));
   const { dir, source } = modelDir(args);
 
@@ -210,14 +212,14 @@ export async function run(args: string[]): Promise<object> {
   let model: Model | null = null;
   try {
     t = performance.now();
-    const cold = await Model.load(ck, { threads, cacheDir });
+    const cold = await Model.load(ck, { threads, spinning, cacheDir });
     const coldMs = performance.now() - t;
     const coldStats = cold.loadStats;
     const rssAfterLoad = process.memoryUsage().rss;
     await cold.dispose();
 
     t = performance.now();
-    model = await Model.load(ck, { threads, cacheDir });
+    model = await Model.load(ck, { threads, spinning, cacheDir });
     const cachedMs = performance.now() - t;
     const cachedStats = model.loadStats;
 
@@ -227,7 +229,7 @@ export async function run(args: string[]): Promise<object> {
     const verify16 = await verify(model, ck, 512, 16);
     const verify81 = await verify(model, ck, 512, 81);
     const bandwidth = copyBandwidth();
-    const attention = args.includes('--attention') ? await compareAttention(model, ck, threads, 512, steps) : null;
+    const attention = args.includes('--attention') ? await compareAttention(model, ck, threads, spinning, 512, steps) : null;
 
     const cfg = ck.config;
     const params = linearParams(cfg);
@@ -236,6 +238,7 @@ export async function run(args: string[]): Promise<object> {
     const report = {
       model: { dir, source, family: cfg.family, hidden: cfg.hiddenSize, layers: cfg.numLayers, heads: `${cfg.numHeads}/${cfg.numKvHeads}`, vocab: cfg.vocabSize, linearParamsM: r1(params.total / 1e6) },
       threads,
+      spinning,
       load: {
         checkpointMs: Math.round(checkpointMs),
         coldMs: Math.round(coldMs),
@@ -265,7 +268,7 @@ export async function run(args: string[]): Promise<object> {
     writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
     const rows: Array<[string, string]> = [
       ['model', `${source}: ${cfg.family} H${cfg.hiddenSize} L${cfg.numLayers} heads ${cfg.numHeads}/${cfg.numKvHeads} V${cfg.vocabSize} (${report.model.linearParamsM}M linear params)`],
-      ['threads', String(threads)],
+      ['threads', `${threads}${spinning ? ', spinning' : ''}`],
       ['prefill 512', `${report.prefill.tokS512} tok/s (${report.prefill.ms512} ms)`],
       ['prefill 2048', `${report.prefill.tokS2048} tok/s (${report.prefill.ms2048} ms)`],
       ['decode @512', `${report.decode.tokS} tok/s (median ${report.decode.medianMs} ms, p90 ${report.decode.p90Ms} ms)`],

@@ -36,6 +36,9 @@ export interface KvCacheOptions {
   chunk?: number;
 }
 
+// Attention reads the whole capacity (masked slots included): decode at a 512-token past measured
+// 3.23 ms/token with P = 512 vs 3.56 ms with P = 768. Small chunks keep that waste low; regrowing
+// copies the cache, which at 64-slot steps costs < 0.1 ms per appended token.
 const DEFAULT_CHUNK = 64;
 const MAX_POSITION = 2 ** 31 - 1;
 
