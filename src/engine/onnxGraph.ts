@@ -23,8 +23,9 @@
 // to 2 Xeon cores; decode at a 512-token past): split-past 3.23 ms/token with P = 512 (3.56 ms with
 // P = 768, i.e. 256 masked slots) vs Concat 4.59 ms/token with an exact-length past — and Concat
 // also needs the past copied out of the cache into exact-length tensors first. Prefill without a
-// past is the same for both (139 ms for 512 tokens). On the 2-core AMD dev VM (busy, load ≈ 5):
-// split-past 14.8 vs Concat 17.9 ms/token. `bench/run.ts engine --attention` repeats the comparison.
+// past is the same for both (139 ms for 512 tokens). On the shared 2-core AMD dev VM the two runs
+// taken (14.8 vs 17.9 and 19.5 vs 18.3 ms/token) were within its noise from other work.
+// `bench/run.ts engine --attention` repeats the comparison.
 //
 // GQA: Q [q, nH, d] is regrouped to [1, kvH, g·q, d] (row = group·q + t) so one batched matmul per kv
 // head covers its g query heads; scores are viewed as [1, kvH, g, q, P+q] for the bias to broadcast.
