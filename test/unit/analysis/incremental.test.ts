@@ -5,20 +5,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DocumentAnalysis, offsetAt, pointAt } from '../../../src/analysis/document';
+import { mulberry32 } from '../../fixtures/tinyModel';
 
 const FIXTURES = join(__dirname, '../../fixtures/monitors');
 
-/** mulberry32: deterministic edits. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /**
  * Incremental and fresh trees must match exactly whenever the text parses cleanly. With syntax

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import type { TokenizerLike } from '../../../src/engine/types';
 import { identifierBytes, NameTrie, VocabTrie, type IdentifierSyntax } from '../../../src/decoding/monitors/vocabTrie';
 import { defaultModelTokenizer, fixtureTokenizer } from './helpers';
+import { mulberry32 } from '../../fixtures/tinyModel';
 
 /** The rule, token by token (see VocabTrie.allowIdentifier). */
 function bruteForce(
@@ -51,16 +52,7 @@ function bruteForce(
   return out;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function checkAgainstBruteForce(tokenizer: TokenizerLike, rounds: number): void {
   const trie = VocabTrie.for(tokenizer);

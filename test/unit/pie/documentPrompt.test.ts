@@ -10,7 +10,7 @@ import { DocumentPrompt, markersOf, type WindowPolicy } from '../../../src/compl
 import type { TextEdit } from '../../../src/completion/pie/segmentTokens.js';
 import { diffTokens } from '../../../src/completion/pie/tokenDiff.js';
 import { applySplices } from '../../../src/completion/pie/splices.js';
-import { tinyTokenizerJson } from '../../fixtures/tinyModel.js';
+import { tinyTokenizerJson, mulberry32 } from '../../fixtures/tinyModel.js';
 
 const tokenizer = new ByteLevelBpeTokenizer(tinyTokenizerJson(600).json);
 const markers = markersOf(tokenizer);
@@ -31,16 +31,7 @@ function sourceFiles(): string[] {
 
 const PYTHON_SAMPLE = `import os\n\nclass Store:\n    def __init__(self, root):\n        self.root = root\n        self.items = {}\n\n    def get(self, key, default=None):\n        \"\"\"Return the item.\"\"\"\n        return self.items.get(key, default)\n\n\n    def put(self, key, value):\n        self.items[key] = value  # 123 + 4.5e6\n`;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const SNIPPETS = ['x', ' ', '\n', '    ', '\t', 'foo', '(', ')', '{\n', '}\n', '  return a + b;\n', '\n\n', 'é', '🎉', '123', ' = ', '.', "'s", '\r\n', '    def f(self):\n        pass\n', '// comment\n', '"str"'];
 
