@@ -100,6 +100,18 @@ export function buildVsix(outDir: string): string {
   return out;
 }
 
+/** The test-only event-loop probe extension (bench/editor/probe-extension), packaged. */
+export function buildProbeVsix(outDir: string): string {
+  const src = join(ROOT, 'bench', 'editor', 'probe-extension');
+  const out = join(outDir, 'slipstream-eventloop-probe.vsix');
+  const vsce = join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
+  const r = spawnSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--out', out], {
+    cwd: src, encoding: 'utf8',
+  });
+  if (r.status !== 0 || !existsSync(out)) throw new Error(`packaging the probe extension failed:\n${r.stdout}\n${r.stderr}`);
+  return out;
+}
+
 // ---- models -------------------------------------------------------------------------------------
 
 export interface ModelChoice {
@@ -305,10 +317,18 @@ export interface StartOpts {
   modelPath: string;
   settings?: Record<string, unknown>;
   files?: Record<string, string>;
-  /** Extra environment for code-server (inherited by its extension host). */
+  /** More .vsix files to install next to Slipstream (e.g. the event-loop probe). */
+  extraVsix?: string[];
+  /** Extra environment for code-server (inherited by its extension host, except NODE_OPTIONS,
+   *  DEBUG and LD_PRELOAD, which VS Code strips). */
   env?: Record<string, string>;
   viewport?: { width: number; height: number };
+  /** Wait for Slipstream's status bar item before returning (default true). */
+  waitForActivation?: boolean;
 }
+
+/** Slipstream's status bar item: VS Code gives it the id `<extension id>.<item id>`. */
+export const STATUS_ITEM = '[id="slipstream.slipstream.status"]';
 
 export class Session {
   readonly dir: string;
@@ -323,6 +343,8 @@ export class Session {
   context?: BrowserContext;
   page!: Page;
   private screenshots = 0;
+  /** Warnings from waitForGhostOrNudge. */
+  readonly nudges: string[] = [];
 
   private constructor(readonly env: E2EEnv, readonly opts: StartOpts) {
     mkdirSync(RESULTS, { recursive: true });
@@ -351,6 +373,11 @@ export class Session {
     writeFileSync(join(this.userData, 'User', 'settings.json'), JSON.stringify(USER_SETTINGS, null, 2));
     const t0 = Date.now();
     this.extensionDir = installExtension(env, opts.vsix, { userData: this.userData, extensions: this.extensions });
+    for (const extra of opts.extraVsix ?? []) {
+      const r = spawnSync(env.nodeBin, [...codeServerArgs(env, { userData: this.userData, extensions: this.extensions }),
+        '--install-extension', extra, '--force'], { encoding: 'utf8', timeout: T.startup });
+      if (r.status !== 0) throw new Error(`installing ${extra} failed:\n${r.stdout}\n${r.stderr}`);
+    }
     log(`installed ${this.extensionDir} in ${Date.now() - t0} ms`);
 
     this.port = await freePort();
@@ -383,6 +410,14 @@ export class Session {
     await this.page.locator('.statusbar').waitFor({ timeout: T.startup });
     await this.dismissNoise();
     log(`workbench loaded in ${Date.now() - t0} ms`);
+    if (opts.waitForActivation !== false) {
+      // Typing before the provider is registered gets no completion until the next keystroke, so
+      // wait for the extension to activate: its status bar item appears.
+      await this.page.locator(STATUS_ITEM).first().waitFor({ timeout: T.startup }).catch(() => {
+        throw new Error(`Slipstream's status bar item (${STATUS_ITEM}) never appeared: the extension did not activate; see test-results/e2e/${opts.name}-logs`);
+      });
+      log(`Slipstream active after ${Date.now() - t0} ms`);
+    }
   }
 
   private async waitForHttp(url: string, timeoutMs: number): Promise<void> {
@@ -424,6 +459,38 @@ export class Session {
     cpSync(logs, dst, { recursive: true });
   }
 
+  /** The event-loop probe's latest snapshot, when the probe extension is installed and
+   *  SLIPSTREAM_ELD_OUT was passed in opts.env; `ageMs` is how long ago it last wrote (a probe
+   *  that stops writing means the extension host's event loop is blocked). */
+  eventLoop(): { ageMs: number; histogramMs: Record<string, number>; stalls: Array<{ at: number; ms: number }> } | undefined {
+    const file = this.opts.env?.SLIPSTREAM_ELD_OUT;
+    if (!file || !existsSync(file)) return undefined;
+    try {
+      const snap = JSON.parse(readFileSync(file, 'utf8')) as { at: number; histogramMs: Record<string, number>; stalls: Array<{ at: number; ms: number }> };
+      return { ageMs: Date.now() - snap.at, histogramMs: snap.histogramMs, stalls: snap.stalls };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One line of diagnostics for a failed scenario: status bar, event loop, the log's tail. */
+  async diagnose(): Promise<string> {
+    const parts: string[] = [];
+    try {
+      parts.push(`status bar: ${JSON.stringify(await this.statusItems())}`);
+    } catch (e) {
+      parts.push(`status bar unreadable: ${String(e)}`);
+    }
+    const eld = this.eventLoop();
+    if (eld) {
+      const worst = [...eld.stalls].sort((a, b) => b.ms - a.ms).slice(0, 5);
+      parts.push(`extension host event loop: probe last wrote ${eld.ageMs} ms ago, delay ${JSON.stringify(eld.histogramMs)}, worst stalls ${JSON.stringify(worst)}`);
+    }
+    const tail = this.extensionLog().trim().split('\n').slice(-8).join('\n    ');
+    parts.push(`Slipstream log tail:\n    ${tail}`);
+    return parts.join('\n  ');
+  }
+
   /** Text of every Slipstream log/output file the extension host wrote (output channels). */
   extensionLog(): string {
     const logs = join(this.userData, 'logs');
@@ -433,7 +500,7 @@ export class Session {
       for (const n of readdirSync(d)) {
         const p = join(d, n);
         if (statSync(p).isDirectory()) walk(p);
-        else if (/slipstream/i.test(p) && n.endsWith('.log')) found.push(readFileSync(p, 'utf8'));
+        else if (n === 'Slipstream.log' || (/slipstream\.slipstream/i.test(d) && n.endsWith('.log'))) found.push(readFileSync(p, 'utf8'));
       }
     };
     walk(logs);
@@ -560,8 +627,42 @@ export class Session {
 
   /** Waits until ghost text is visible and returns it. */
   async waitForGhost(timeoutMs = T.ghost): Promise<string> {
-    await this.page.waitForFunction(`(${GHOST_TEXT_JS}).length > 0`, undefined, { timeout: timeoutMs, polling: 100 });
-    return this.ghostText();
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const slice = Math.min(2000, end - Date.now());
+      try {
+        await this.page.waitForFunction(`(${GHOST_TEXT_JS}).length > 0`, undefined, { timeout: Math.max(1, slice), polling: 100 });
+        return await this.ghostText();
+      } catch (e) {
+        if (Date.now() >= end) {
+          throw new Error(`no ghost text within ${timeoutMs} ms (${(e as Error).message.split('\n')[0]})`);
+        }
+      }
+      const blocked = this.extensionHostBlockedMs();
+      if (blocked !== undefined) {
+        throw new ExtensionHostBlocked(`no ghost text: the extension host's event loop has not run for ${blocked} ms (the probe extension stopped writing); it is blocked or in a busy loop`);
+      }
+    }
+  }
+
+  /** How long the extension host's event loop has been stuck, when it has been for > 15 s. */
+  extensionHostBlockedMs(thresholdMs = 15_000): number | undefined {
+    const eld = this.eventLoop();
+    return eld && eld.ageMs > thresholdMs ? eld.ageMs : undefined;
+  }
+
+  /** For scenarios about something other than the first request: waits `firstMs` for ghost text,
+   *  and if none came, types `nudge` (one more keystroke) and waits again. Logs a warning and
+   *  records it in `this.nudges` so the suite can report how often the first request was lost. */
+  async waitForGhostOrNudge(nudge: string, firstMs = 45_000): Promise<string> {
+    try {
+      return await this.waitForGhost(firstMs);
+    } catch {
+      this.nudges.push(`${this.opts.name}: no ghost text ${firstMs} ms after typing; typed ${JSON.stringify(nudge)} once more`);
+      log(`WARNING: ${this.nudges[this.nudges.length - 1]}`);
+      await this.page.keyboard.type(nudge, { delay: 20 });
+      return this.waitForGhost();
+    }
   }
 
   /** Resolves true if ghost text shows up within `ms`, false otherwise (for negative checks). */
@@ -603,7 +704,8 @@ export class Session {
     const slip = page.locator('.statusbar-item[id*="slipstream" i]');
     const target = (await slip.count()) > index ? slip.nth(index) : items.filter({ hasText: /slipstream/i }).first();
     await target.hover();
-    const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: /\S/ }).last();
+    // Not `.monaco-hover` in general: the inline-suggestion toolbar is one too.
+    const hover = page.locator('.workbench-hover').filter({ hasText: /\S/ }).last();
     let text = '';
     try {
       await hover.waitFor({ timeout: 5000 });
@@ -615,11 +717,24 @@ export class Session {
     return text;
   }
 
-  /** All notification toasts currently shown: their message text. */
-  async notifications(): Promise<string[]> {
-    return (await this.page.evaluate(`(() => [...document.querySelectorAll('.notifications-toasts .notification-toast, .notifications-center .notification-list-item')]
-      .map((el) => (el.getAttribute('aria-label') || el.textContent || '').trim()))()`)) as string[];
+  /** Notifications shown as toasts or listed in the notification center (when open): severity
+   *  (from the icon) and message. */
+  async notifications(): Promise<Array<{ severity: string; message: string; source: string }>> {
+    return (await this.page.evaluate(`(() => [...document.querySelectorAll('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item')]
+      .map((el) => {
+        const icon = el.querySelector('.notification-list-item-icon');
+        const cls = icon ? icon.className : '';
+        const severity = /codicon-error/.test(cls) ? 'error' : /codicon-warning/.test(cls) ? 'warning' : 'info';
+        const msg = el.querySelector('.notification-list-item-message');
+        const src = el.querySelector('.notification-list-item-source');
+        return { severity, message: (msg ? msg.textContent : el.textContent || '').trim(), source: (src ? src.textContent : '').trim() };
+      }))()`)) as Array<{ severity: string; message: string; source: string }>;
   }
+}
+
+/** Thrown when the extension host stopped running: later scenarios need a fresh workbench. */
+export class ExtensionHostBlocked extends Error {
+  override name = 'ExtensionHostBlocked';
 }
 
 /** Browser-side: the ghost text of the focused editor. Monaco renders the part of an inline
@@ -635,15 +750,17 @@ export const GHOST_TEXT_FN = `() => {
 }`;
 export const GHOST_TEXT_JS = `(${GHOST_TEXT_FN})()`;
 
-/** Numbers after "reused" and "encoded" (either order, e.g. "reused 1,840 · encoded 12 tokens"). */
+/** Prompt tokens reused and encoded, from any of the forms the status bar uses: the tooltip's
+ *  "reused / encoded | 1840 / 12", the label's "1840 tokens reused, 12 encoded", or "reused 1840". */
 export function parseReuse(text: string): { reused: number; encoded: number } | undefined {
-  const num = (re: RegExp) => {
-    const m = re.exec(text);
-    return m ? Number(m[1].replace(/[,\s_]/g, '')) : undefined;
-  };
-  const reused = num(/reused\D{0,20}?(\d[\d,_]*)/i) ?? num(/(\d[\d,_]*)\s*(?:tokens?\s*)?reused/i);
-  const encoded = num(/encoded\D{0,20}?(\d[\d,_]*)/i) ?? num(/(\d[\d,_]*)\s*(?:tokens?\s*)?encoded/i);
-  return reused === undefined || encoded === undefined ? undefined : { reused, encoded };
+  const n = (v: string) => Number(v.replace(/[,_\s]/g, ''));
+  const pair = /reused\s*\/\s*encoded\D{0,40}?(\d[\d,]*)\s*\/\s*(\d[\d,]*)/i.exec(text);
+  if (pair) return { reused: n(pair[1]), encoded: n(pair[2]) };
+  const after = (word: string) => new RegExp(`(\\d[\\d,]*)\\s*(?:prompt\\s+)?(?:tokens?\\s+)?${word}`, 'i').exec(text);
+  const before = (word: string) => new RegExp(`${word}\\s*(?:tokens?)?\\s*[:=]?\\s*(\\d[\\d,]*)`, 'i').exec(text);
+  const r = after('reused') ?? before('reused');
+  const e = after('encoded') ?? before('encoded');
+  return r && e ? { reused: n(r[1]), encoded: n(e[1]) } : undefined;
 }
 
 /** A latency readout such as "212 ms" or "0.21 s". */

@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, beforeEach, describe, test, type TestContext } from 'node:test';
 import {
-  buildVsix, ensureSetup, log, longPython, parseLatencyMs, parseReuse, prepareModel, PY_SOURCE, RESULTS, Session, skipReason,
+  buildProbeVsix, buildVsix, ensureSetup, log, longPython, parseLatencyMs, parseReuse, prepareModel, PY_SOURCE, RESULTS, Session, skipReason,
   sleep, T, TS_SOURCE, writeCorruptModel, writeWorkspaceSettings, type ModelChoice,
 } from './harness';
 
@@ -48,6 +48,7 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
         await session?.screenshot(label);
       } catch (e) {
         await session?.screenshot(`${label}-FAILED`).catch(() => undefined);
+        if (session) log(`FAILED ${name}:\n  ${await session.diagnose().catch((d) => String(d))}`);
         await session?.page.keyboard.press('Escape').catch(() => undefined);
         throw e;
       }
@@ -57,6 +58,7 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     mkdirSync(RESULTS, { recursive: true });
     scratch = mkdtempSync(join(tmpdir(), 'slipstream-e2e-'));
     const vsix = buildVsix(scratch);
+    const probe = buildProbeVsix(scratch);
     try {
       model = await prepareModel(scratch, { forceFixture: process.env.SLIPSTREAM_E2E_FIXTURE === '1' });
       log(`model: ${model.kind} ${model.dir}`);
@@ -64,16 +66,38 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
       if (process.env.SLIPSTREAM_E2E_NO_MODEL !== '1') modelError = e as Error;
       log(`no model: ${(e as Error).message}`);
     }
-    session = await Session.start(env, {
-      name: 'suite',
-      vsix,
-      modelPath: model?.modelPath ?? join(scratch, 'no-model'),
-      files: { 'example.py': PY_SOURCE, 'example.ts': TS_SOURCE, 'long.py': longPython(LONG_LINES) },
-      settings: { 'slipstream.drafts': 3 },
-    });
+    startSession = async (name: string) => {
+      session = await Session.start(env, {
+        name,
+        vsix,
+        modelPath: model?.modelPath ?? join(scratch, 'no-model'),
+        files: { 'example.py': PY_SOURCE, 'example.ts': TS_SOURCE, 'long.py': longPython(LONG_LINES) },
+        settings: { 'slipstream.drafts': 3 },
+        extraVsix: [probe],
+        env: { SLIPSTREAM_ELD_OUT: join(scratch, `${name}-event-loop.json`) },
+      });
+      // Every file the scenarios use is opened once, so no scenario's first keystrokes land in a
+      // document the extension has not seen yet.
+      for (const f of ['long.py', 'example.ts', 'example.py']) await session.openFile(f);
+    };
+    await startSession('suite');
+  }, { timeout: T.startup * 3 });
+
+  let startSession: (name: string) => Promise<void> = async () => undefined;
+  let restarts = 0;
+  /** A scenario that left the extension host stuck gets the next one a fresh workbench. */
+  beforeEach(async () => {
+    const blocked = session?.extensionHostBlockedMs();
+    if (session && blocked !== undefined) {
+      log(`the extension host has been stuck for ${blocked} ms: starting a fresh workbench for the next scenario`);
+      await session.stop();
+      session = undefined;
+      await startSession(`suite-restart${++restarts}`);
+    }
   }, { timeout: T.startup * 3 });
 
   after(async () => {
+    if (session?.nudges.length) log(`WARNING: the first completion request was lost ${session.nudges.length} time(s):\n  ${session.nudges.join('\n  ')}`);
     await session?.stop();
     if (scratch && process.env.SLIPSTREAM_E2E_KEEP !== '1') rmSync(scratch, { recursive: true, force: true });
   });
@@ -103,17 +127,15 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await ses.page.waitForFunction(`(() => !document.querySelector('.monaco-editor.focused .ghost-text-decoration'))()`);
     await ses.save();
     const text = ses.readWorkspaceFile(file);
-    const squash = (x: string) => x.replace(/\s+/g, ' ').trim();
-    const firstGhostLine = ghost.split('\n')[0];
+    // Compare letters and digits only: Monaco draws control characters as symbols (U+241F for
+    // U+001F) and whitespace as NBSP, so the DOM and the file differ in everything else.
+    const skeleton = (x: string) => x.replace(/[^\p{L}\p{N}]+/gu, '');
+    const expected = skeleton(prefix + ghost);
+    assert.ok(expected.length > skeleton(prefix).length, `the ghost text has no letters or digits to check: ${JSON.stringify(ghost)}`);
     assert.ok(
-      squash(text).includes(squash(prefix + firstGhostLine)),
-      `after Tab the file should contain ${JSON.stringify(prefix + firstGhostLine)}; its tail is ${JSON.stringify(text.slice(-300))}`,
+      skeleton(text).includes(expected),
+      `after Tab the file should contain ${JSON.stringify(prefix + ghost)}; its tail is ${JSON.stringify(text.slice(-400))}`,
     );
-    if (ghost.includes('\n')) {
-      for (const line of ghost.split('\n').slice(1).filter((l) => l.trim())) {
-        assert.ok(squash(text).includes(squash(line)), `accepted text lacks the ghost line ${JSON.stringify(line)}`);
-      }
-    }
   }
 
   scenario('Python: type a partial line, ghost text appears, Tab accepts it', T.ghost * 2, async () => {
@@ -143,7 +165,7 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await ses.openFile('long.py');
     await page.keyboard.press('Control+End');
     await page.keyboard.type('    total = ', { delay: 20 });
-    await ses.waitForGhost();
+    await ses.waitForGhostOrNudge('1');
     await page.keyboard.press('Escape');
     // Far above: line 3 of ~400.
     await ses.gotoLine(3);
@@ -152,7 +174,7 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
     await page.keyboard.type('    count = ', { delay: 20 });
-    const ghost = await ses.waitForGhost();
+    const ghost = await ses.waitForGhostOrNudge('1');
     log(`long.py ghost after the far edit: ${JSON.stringify(ghost)}`);
     await sleep(300);
     const items = await ses.statusItems();
@@ -174,7 +196,7 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
     await page.keyboard.type('    def ', { delay: 20 });
-    const first = await ses.waitForGhost();
+    const first = await ses.waitForGhostOrNudge('f');
     const counter = await ses.alternativesCounter();
     log(`first alternative ${JSON.stringify(first)}, counter ${JSON.stringify(counter)}`);
     // Alt+] is editor.action.inlineSuggest.showNext; it also makes VS Code ask for all items.
@@ -234,7 +256,7 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await ses.runCommandMatching('Slipstream:', /toggle/i);
     await page.keyboard.press('Enter');
     await page.keyboard.type('    diameter = ', { delay: 20 });
-    await ses.waitForGhost();
+    await ses.waitForGhostOrNudge('2');
   });
 
   scenario('Slipstream: show latency report opens the report', T.ui * 3, async () => {
@@ -263,11 +285,15 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
     await page.keyboard.type('  const z = ', { delay: 20 });
-    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /slipstream|model/i }).first();
-    await toast.waitFor({ timeout: T.ghost });
-    const message = (await toast.innerText()).trim();
-    log(`error notification: ${JSON.stringify(message)}`);
-    assert.match(message, /model/i, 'the error should say it is about the model');
+    const errors = async () => (await ses.notifications()).filter((n) => n.severity === 'error');
+    const end = Date.now() + T.ghost;
+    while (Date.now() < end && (await errors()).length === 0) await sleep(250);
+    const first = await errors();
+    assert.ok(first.length > 0, `no error notification after selecting a corrupt model folder; notifications: ${JSON.stringify(await ses.notifications())}`);
+    log(`error notification: ${JSON.stringify(first)}`);
+    assert.match(first[0].message, /model/i, 'the error should say it is about the model');
+    assert.ok(first[0].message.includes(corrupt) || /config\.json|safetensors|tokenizer/i.test(first[0].message),
+      `the error should name the folder or the broken file: ${JSON.stringify(first[0].message)}`);
     await ses.screenshot('corrupt-model-error');
     // More typing must not raise more errors.
     await page.keyboard.type('1 + 2;', { delay: 20 });
@@ -276,10 +302,10 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     await sleep(Math.max(10_000, 3 * lastLatencyMs));
     await ses.runCommand('Notifications: Show Notifications');
     await sleep(500);
-    const all = (await ses.notifications()).filter((n) => /slipstream|model/i.test(n));
-    log('notifications:', JSON.stringify(all));
-    const distinct = [...new Set(all)];
-    assert.equal(distinct.length, 1, `expected exactly one Slipstream error, got ${JSON.stringify(distinct)}`);
+    const all = await errors();
+    log('error notifications:', JSON.stringify(all));
+    const distinct = [...new Set(all.map((n) => n.message))];
+    assert.equal(distinct.length, 1, `expected exactly one error, got ${JSON.stringify(distinct)}`);
     await page.keyboard.press('Escape');
     // The editor is still usable: typing lands in the document.
     await page.locator('.editor-instance .monaco-editor').first().click();
