@@ -112,6 +112,7 @@ export async function run(args: string[]): Promise<object> {
   });
   const results: Sample[] = [];
   let aborted: string | undefined;
+  let blockedAtAbort: number | undefined;
   let windowStart = 0;
   let windowEnd = 0;
   try {
@@ -159,13 +160,14 @@ export async function run(args: string[]): Promise<object> {
       await page.keyboard.press('Escape');
       const blocked = session.extensionHostBlockedMs();
       if (blocked !== undefined) {
+        blockedAtAbort = blocked;
         aborted = `the extension host's event loop stopped for ${blocked} ms after sample ${k + 1} (busy loop or blocking call); sampling stopped`;
         log(`ABORTED: ${aborted}`);
         break;
       }
     }
     windowEnd = Date.now();
-    await sleep(1200); // one more probe write
+    if (!aborted) await sleep(1200); // one more probe write
     await session.screenshot('done');
   } finally {
     await session.stop();
@@ -178,7 +180,9 @@ export async function run(args: string[]): Promise<object> {
 
   const ok = results.filter((s) => s.latencyMs !== null && !s.ghostAtKey);
   const lat = ok.map((s) => s.latencyMs as number).sort((a, b) => a - b);
-  const stalls = eld ? eld.stalls.filter((x) => x.at >= windowStart && x.at <= windowEnd) : [];
+  const stalls = eld ? eld.stalls.filter((x) => x.at >= windowStart && (windowEnd === 0 || x.at <= windowEnd)) : [];
+  // A loop that never came back records no stall of its own: count the time it has been stuck.
+  if (blockedAtAbort !== undefined) stalls.push({ at: Date.now(), ms: blockedAtAbort });
   const report = {
     bench: 'editor',
     date: new Date().toISOString(),
