@@ -93,11 +93,12 @@ export class SymbolIndex implements ModuleLookup {
     this.open.delete(path);
   }
 
-  /** Adds or replaces a workspace file (not necessarily open); it is parsed on demand or by indexPending(). */
-  addFile(path: string, text: string, languageId = languageIdForPath(path)): void {
-    if (!languageId || !grammarForLanguageId(languageId) || text.length > this.maxChars) return;
-    if (!this.workspace.has(path) && this.workspace.size >= this.maxFiles) return;
+  /** Adds or replaces a workspace file (not necessarily open); it is parsed on demand or by indexPending(). Returns whether it was taken. */
+  addFile(path: string, text: string, languageId = languageIdForPath(path)): boolean {
+    if (!languageId || !grammarForLanguageId(languageId) || text.length > this.maxChars) return false;
+    if (!this.workspace.has(path) && this.workspace.size >= this.maxFiles) return false;
     this.workspace.set(path, { path, languageId, text, analysis: null });
+    return true;
   }
 
   removeFile(path: string): void {
@@ -150,18 +151,26 @@ export class SymbolIndex implements ModuleLookup {
   }
 
   legalMembers(doc: DocumentAnalysis, offset: number, receiverText: string): Set<string> | null {
-    const fa = this.analysisOf(doc);
+    return this.legalMembersIn(this.analysisOf(doc), doc.text, offset, receiverText);
+  }
+
+  /** legalMembers on a snapshot (an analysis and the text it was made from), unaffected by later edits. */
+  legalMembersIn(fa: FileAnalysis | null, text: string, offset: number, receiverText: string): Set<string> | null {
     if (!fa) return null;
     const chain = parseReceiver(receiverText, fa.lang);
     if (!chain) return null;
     if (fa.lang === 'python' && chain[0] === 'super') return null;
-    if (narrowed(doc.text, chain[0], fa.lang)) return null;
+    if (narrowed(text, chain[0], fa.lang)) return null;
     const set = this.resolver.membersOfChain(fa, offset, chain);
     return set && set.size > 0 ? set : null;
   }
 
   namesInScope(doc: DocumentAnalysis, offset: number): Set<string> | null {
-    const fa = this.analysisOf(doc);
+    return this.namesInScopeIn(this.analysisOf(doc), offset);
+  }
+
+  /** namesInScope on a snapshot analysis. */
+  namesInScopeIn(fa: FileAnalysis | null, offset: number): Set<string> | null {
     if (!fa || fa.lang === 'c' || fa.moduleDynamic) return null;
     // The identifier being typed at the cursor is allowed to be unexplained; anything else means
     // this file uses names our model cannot see (star imports, injected globals, exec…).

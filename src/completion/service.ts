@@ -9,10 +9,13 @@
 import type { TokenizerLike } from '../engine/types';
 import { generate, type GenerationStop } from '../decoding/generate';
 import { generationConfig, type BlockContext } from '../decoding/generationConfig';
-import { banIdsFrom } from '../decoding/logitsProcessors';
+import { banIdsFrom, type LogitsProcessor } from '../decoding/logitsProcessors';
+import { lexSyntaxFor } from '../decoding/monitors/lexer';
+import { languageIdForPath } from '../analysis/grammars';
 import { checkDocument, DEFAULT_GUARD_LIMITS } from './documentGuards';
 import { applyEdits } from './documentText';
 import { cacheUpdater, DocumentSession, fullReencode, pieUpdate, prefixReuse, type CacheUpdater, type SessionModel } from './documentSession';
+import { Monitoring, withinBudget, type MonitoringLimits } from './monitoring';
 import { DEFAULT_FILTERS, postprocess, type CompletionFilter } from './postprocess';
 import { DEFAULT_PROMPT_BUDGET } from './prompt';
 import type {
@@ -64,6 +67,13 @@ export interface CompletionServiceOptions {
   cacheUpdaters?: Partial<Record<CacheMode, CacheUpdater>>;
   /** Post-processing pipeline. Default DEFAULT_FILTERS. */
   filters?: readonly CompletionFilter[];
+  /** Bounds of the workspace analysis behind the monitors. */
+  monitoring?: MonitoringLimits;
+  /**
+   * How long a request waits for its static analysis once the prompt is encoded, ms (default
+   * 25); a request whose analysis is later runs without monitors.
+   */
+  monitorBudgetMs?: number;
 }
 
 /** Characters after the cursor the post-processor compares completions with. */
@@ -99,9 +109,12 @@ export class CompletionService implements CompletionBackend {
   private disposed = false;
   private released: Promise<void> | undefined;
   private stateValue: EngineState = { kind: 'idle' };
+  /** Incremental trees of the open documents + the workspace symbol index (monitors). */
+  private readonly monitoring: Monitoring;
 
   constructor(opts: CompletionServiceOptions) {
     this.opts = opts;
+    this.monitoring = new Monitoring(opts.monitoring);
     this.log = opts.log ?? silentLogger;
     this.loader = opts.loader ?? loadOnnxModel;
     this.updaters = {
@@ -124,6 +137,7 @@ export class CompletionService implements CompletionBackend {
   open(path: string, text: string, languageId?: string): void {
     this.checkAlive();
     const doc = this.docs.get(path);
+    this.monitoring.open(path, text, languageId ?? doc?.languageId);
     if (doc) {
       if (doc.session) doc.session.setText(text);
       else doc.text = text;
@@ -139,12 +153,14 @@ export class CompletionService implements CompletionBackend {
     if (doc.session) doc.session.applyEdits(edits);
     else doc.text = applyEdits(doc.text, edits);
     doc.version++;
+    this.monitoring.edit(path, edits);
   }
 
   close(path: string): void {
     const doc = this.docs.get(path);
     if (!doc) return;
     this.docs.delete(path);
+    this.monitoring.close(path);
     doc.closed = true;
     doc.current?.abort();
     // The running request still holds the cache; free it when the request lets go.
@@ -184,6 +200,25 @@ export class CompletionService implements CompletionBackend {
     }
   }
 
+  /**
+   * A workspace file (not necessarily open) for the monitors' symbol index: what other files
+   * import from it, the classes it defines. Bounded (see MonitoringLimits); returns whether it was taken.
+   */
+  addWorkspaceFile(path: string, text: string, languageId?: string): boolean {
+    this.checkAlive();
+    return this.monitoring.addWorkspaceFile(path, text, languageId);
+  }
+
+  removeWorkspaceFile(path: string): void {
+    this.monitoring.removeWorkspaceFile(path);
+  }
+
+  /** Parses the workspace files added so far, in short time slices, until done or aborted. */
+  indexWorkspace(signal?: AbortSignal): Promise<number> {
+    this.checkAlive();
+    return this.monitoring.indexWorkspace(signal);
+  }
+
   stats(): ServiceStats {
     let cachedTokens = 0;
     let cacheBytes = 0;
@@ -219,6 +254,7 @@ export class CompletionService implements CompletionBackend {
       return doc.tail.then(() => doc.session?.dispose());
     });
     this.docs.clear();
+    this.monitoring.dispose();
     // The native session must outlive every forward still running.
     await Promise.all(tails);
     const loaded = this.loaded ?? (await this.loading?.catch(() => undefined));
@@ -277,6 +313,14 @@ export class CompletionService implements CompletionBackend {
     const cacheMode = req.options?.cache ?? 'pie';
     const refresh = req.options?.refreshWindow ?? 0;
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
+    // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
+    const useMonitors = req.options?.monitors ?? true;
+    const monitorsReady = useMonitors
+      ? this.monitoring.monitorsFor(doc.path, text, cursor, tokenizer, signal).catch((e: unknown) => {
+          this.log.warn(`monitors unavailable: ${e instanceof Error ? e.message : String(e)}`);
+          return null;
+        })
+      : Promise.resolve(null);
 
     const tEncode = performance.now();
     let update;
@@ -291,17 +335,21 @@ export class CompletionService implements CompletionBackend {
       throw e;
     }
     const encodeMs = performance.now() - tEncode;
+    const monitors = await withinBudget(monitorsReady, this.opts.monitorBudgetMs ?? 25, signal);
+    const processors: LogitsProcessor[] = [banIdsFrom(tokenizer.size)];
+    if (monitors) processors.push(monitors.processor);
 
     const config = generationConfig(tokenizer, {
       maxNewTokens: maxTokens,
       mode,
-      block: blockContext(text.slice(0, cursor), linePrefix),
+      // With monitors, the block stop point lexes comments and strings as the language does.
+      block: { ...blockContext(text.slice(0, cursor), linePrefix), syntax: useMonitors ? lexSyntaxFor(doc.languageId ?? languageIdForPath(doc.path) ?? '') : undefined },
     });
     let firstTokenAt = 0;
     const gen = await generate(model, session.cache, update.logits, config, {
       tokenizer,
       signal,
-      processors: [banIdsFrom(tokenizer.size)],
+      processors,
       onToken: () => {
         if (firstTokenAt === 0) firstTokenAt = performance.now();
       },
@@ -317,6 +365,7 @@ export class CompletionService implements CompletionBackend {
       // Decode throughput: every token after the first costs one forward.
       tokensPerSecond: decodeSeconds > 0 ? gen.forwards / decodeSeconds : 0,
     };
+    if (monitors) timings.monitorMs = monitors.stats.ms;
     const counts = { reusedTokens: update.reusedTokens, encodedTokens: update.encodedTokens };
     if (gen.stop === 'cancelled' || doc.closed) return { ...emptyResult('cancelled', timings), ...counts };
 
@@ -326,6 +375,7 @@ export class CompletionService implements CompletionBackend {
       completions: completion === '' ? [] : [completion],
       timings,
       ...counts,
+      ...(monitors ? { monitorInterventions: monitors.interventionsAlong(gen.tokens) } : {}),
       stopReason: stopReasonOf(gen.stop),
     };
   }

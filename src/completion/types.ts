@@ -50,6 +50,8 @@ export interface CompletionTimings {
   totalMs: number;
   tokens: number;
   tokensPerSecond: number;
+  /** Time the monitors spent masking logits, ms (set when monitors ran). */
+  monitorMs?: number;
 }
 
 export interface CompletionResult {
@@ -64,7 +66,10 @@ export interface CompletionResult {
   encodedTokens: number;
   /** Mean accepted tokens per forward when speculation ran. */
   acceptedPerForward?: number;
-  /** Number of generated positions where a monitor changed the model's choice. */
+  /**
+   * Number of generated positions where a monitor changed the model's choice; set when the
+   * monitors ran for this request (undefined: off, unsupported language, or analysis not ready).
+   */
   monitorInterventions?: number;
   /** Why generation stopped. */
   stopReason: 'eos' | 'stop' | 'maxTokens' | 'cancelled' | 'skipped';

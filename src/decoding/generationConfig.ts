@@ -2,6 +2,7 @@
 // caller (service, CLI, benchmarks) states the same knobs the same way.
 
 import type { TokenizerLike } from '../engine/types';
+import type { LexSyntax } from './monitors/lexer';
 
 /** 'line' ends at the end of the first line, 'block' at the end of the block the cursor is in. */
 export type GenerationMode = 'line' | 'block';
@@ -16,6 +17,12 @@ export interface BlockContext {
    * line indented less than `indent` does.
    */
   opensBlock: boolean;
+  /**
+   * The language's comment and string syntax (the syntax monitor's lexer). When set, brackets
+   * inside comments and strings do not count, and lines that start inside a multi-line string
+   * or block comment say nothing about the block. Default: none (quotes only, any language).
+   */
+  syntax?: LexSyntax;
 }
 
 export interface GenerationConfig {

@@ -3,6 +3,7 @@
 // so a verdict names how many characters of the text to keep rather than which token to drop.
 
 import type { BlockContext, GenerationConfig } from './generationConfig';
+import { initialLexState, inCode, lexChar, type LexSyntax } from './monitors/lexer';
 
 export type StopKind = 'eos' | 'stopToken' | 'stopString' | 'endOfLine' | 'endOfBlock' | 'maxTokens';
 
@@ -100,6 +101,7 @@ const CLOSERS = ')]}';
 
 /** Cut position of the block rule (see stopAtEndOfBlock), or -1 while the block goes on. */
 export function endOfBlock(text: string, block: BlockContext): number {
+  if (block.syntax && block.syntax !== 'generic') return endOfBlockLexed(text, block, block.syntax);
   let depth = 0; // brackets opened inside the generated text and still open
   let quote = ''; // the open string's quote character, '' outside strings
   let line = 0;
@@ -139,6 +141,46 @@ export function endOfBlock(text: string, block: BlockContext): number {
         // line takes the whole line with it.
         return text.slice(lineStart, i).trim() === '' ? lineBreakBefore(text, lineStart) : i;
       }
+    }
+  }
+  return -1;
+}
+
+/**
+ * The block rule with the syntax monitor's lexer (see BlockContext.syntax): same cuts as the
+ * plain scanner, but comments and strings are the language's own (`#`, `//`, `/* *\/`,
+ * triple quotes, template literals), so a `)` in a comment or a dedented docstring line does
+ * not end the block.
+ */
+function endOfBlockLexed(text: string, block: BlockContext, syntax: LexSyntax): number {
+  const s = initialLexState();
+  let line = 0;
+  let lineStart = 0;
+  let visibleSeen = false;
+  let lineInCode = true; // the current line started in code (not inside a multi-line string or comment)
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') {
+      lexChar(s, syntax, c, text, i);
+      line++;
+      lineStart = i + 1;
+      visibleSeen = false;
+      lineInCode = inCode(s);
+      continue;
+    }
+    const blank = c === ' ' || c === '\t' || c === '\r';
+    if (line > 0 && !visibleSeen && !blank && lineInCode) {
+      const indent = i - lineStart;
+      const outside = block.opensBlock ? indent <= block.indent : indent < block.indent;
+      if (outside) return lineBreakBefore(text, lineStart);
+    }
+    if (!blank) visibleSeen = true;
+    const wasCode = inCode(s);
+    const depth = s.stack.length;
+    lexChar(s, syntax, c, text, i);
+    if (wasCode && s.quote.length === 3) i += 2; // a triple-quote opener is one unit
+    if (wasCode && depth === 0 && line > 0 && CLOSERS.includes(c)) {
+      return text.slice(lineStart, i).trim() === '' ? lineBreakBefore(text, lineStart) : i;
     }
   }
   return -1;

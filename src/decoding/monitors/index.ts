@@ -9,12 +9,13 @@
 // Each monitor answers "unknown" whenever the analysis is unsure, and the set never masks every
 // token: if nothing the model would accept remains, the step runs unconstrained.
 //
-// The masks are pure functions of (document at request time, cursor, generated text), so a
-// speculative verifier can call apply() for every verified position, in order, with the draft
-// path's text, and greedy acceptance stays lossless with respect to monitored greedy decoding.
+// The masks are pure functions of (document at request time, cursor, generated text): the
+// document's analysis and text are snapshotted when the monitors are created, so a speculative
+// verifier or superposed drafts can ask for any prefix in any order (see Monitors.processor),
+// and greedy acceptance stays lossless with respect to monitored greedy decoding.
 
 import type { DocumentAnalysis } from '../../analysis/document';
-import type { SymbolIndex } from '../../analysis/index';
+import type { FileAnalysis, SymbolIndex } from '../../analysis/index';
 import { parseReceiver } from '../../analysis/index';
 import type { TokenizerLike } from '../../engine/types';
 import type { LogitsContext, LogitsProcessor } from '../logitsProcessors';
@@ -94,6 +95,8 @@ export class Monitors {
   private lastText = '';
   private lastState: LexState = initialLexState();
   private readonly decoded = new TokenTextCache();
+  /** What the processor did after each generated prefix (keyed by prefixKey). */
+  private readonly stepsByPrefix = new Map<string, MonitorStep>();
 
   constructor(
     private readonly opts: CreateMonitorsOptions,
@@ -104,6 +107,8 @@ export class Monitors {
     private readonly enabled: Record<MonitorName, boolean>,
     /** Python: the cursor sits inside brackets, where names may be bindings. */
     private readonly cursorInBrackets: boolean,
+    /** The document's analysis and text at request time: later edits must not change the masks. */
+    private readonly snapshot: { file: FileAnalysis | null; text: string },
   ) {
     this.trie = VocabTrie.for(opts.tokenizer);
     this.ident = identifierBytes(identSyntax);
@@ -113,11 +118,31 @@ export class Monitors {
     this.syntaxIds = this.trie.idsContaining(')]}\n');
   }
 
-  /** For generate(): a logits processor that decodes the generated ids itself. */
+  /**
+   * The monitors as a logits processor for the chooser (greedy, speculative verification,
+   * superposed drafts).
+   *
+   * Contract: the mask for a row depends only on `ctx.generated` (the tokens before that row,
+   * on the path being decided) and on the request's document and cursor, never on which calls
+   * came before. A speculative verifier may call it per verified node in tree order, branch,
+   * backtrack, or revisit a prefix; superposed drafts call it once per draft. Each call gets
+   * exactly the mask a plain greedy run would apply after the same `generated` prefix. (The
+   * decoded text and the lexer state are memoised by shared prefix, so walking one path
+   * stays incremental; a jump to another branch re-derives them from `generated`.)
+   * interventionsAlong() then counts interventions on the path finally accepted.
+   */
   get processor(): LogitsProcessor {
     return (logits: Float32Array, ctx: LogitsContext) => {
-      this.apply(ctx.position, logits, this.decoded.text(ctx.generated, this.opts.tokenizer));
+      const step = this.apply(ctx.position, logits, this.decoded.text(ctx.generated, this.opts.tokenizer));
+      this.stepsByPrefix.set(prefixKey(ctx.generated, ctx.generated.length), step);
     };
+  }
+
+  /** Positions of `tokens` (the accepted completion) where a monitor changed the model's choice, as the processor saw them. */
+  interventionsAlong(tokens: readonly number[]): number {
+    let n = 0;
+    for (let i = 0; i < tokens.length; i++) if (this.stepsByPrefix.get(prefixKey(tokens, i))?.intervened) n++;
+    return n;
   }
 
   /**
@@ -248,7 +273,7 @@ export class Monitors {
     }
     const key = parts.join('.');
     if (this.memberCache.has(key)) return this.memberCache.get(key) ?? null;
-    const set = this.opts.analysis.legalMembers(this.opts.document, this.opts.cursorOffset, receiver);
+    const set = this.opts.analysis.legalMembersIn(this.snapshot.file, this.snapshot.text, this.opts.cursorOffset, receiver);
     const trie = set ? NameTrie.from(set, this.ident) : null;
     this.memberCache.set(key, trie);
     return trie;
@@ -295,11 +320,11 @@ export class Monitors {
   /** Names allowed in a use position: in scope, keywords/builtins, any word of the document, any word the completion wrote. */
   private scopeSet(generated: string): Set<string> | null {
     if (this.scopeNames === undefined) {
-      const inScope = this.opts.analysis.namesInScope(this.opts.document, this.opts.cursorOffset);
+      const inScope = this.opts.analysis.namesInScopeIn(this.snapshot.file, this.opts.cursorOffset);
       if (inScope) {
         // Words written anywhere in the document (other scopes, attributes, strings) are a cheap
         // superset guard against what the scope model may miss: hallucinated names are new words.
-        for (const w of this.opts.document.text.match(/[A-Za-z_$][\w$]*/g) ?? []) inScope.add(w);
+        for (const w of this.snapshot.text.match(/[A-Za-z_$][\w$]*/g) ?? []) inScope.add(w);
         if (this.identSyntax === 'ecmascript') for (const w of TS_GLOBAL_TYPES) inScope.add(w);
       }
       this.scopeNames = inScope;
@@ -403,6 +428,10 @@ export function receiverStartsStatement(text: string, receiverStart: number): bo
   return /^[ \t]*$/.test(text.slice(lineStart, receiverStart)) || /[;{]\s*$/.test(text.slice(lineStart, receiverStart));
 }
 
+function prefixKey(tokens: readonly number[], length: number): string {
+  return tokens.slice(0, length).join(',');
+}
+
 /** Decoded text of generated id sequences, reused while the sequence only grows (or shares a prefix). */
 class TokenTextCache {
   private ids: number[] = [];
@@ -491,7 +520,7 @@ export async function createMonitors(opts: CreateMonitorsOptions): Promise<Monit
   if (!inCode(lineState)) return null;
   const docTail = doc.text.slice(Math.max(0, opts.cursorOffset - TAIL_CHARS), opts.cursorOffset);
   const inBrackets = lex === 'python' ? cursorInPythonBrackets(doc, opts.cursorOffset) || lineState.stack.length > 0 : false;
-  return new Monitors(opts, lex, identSyntax, docTail, enabled, inBrackets);
+  return new Monitors(opts, lex, identSyntax, docTail, enabled, inBrackets, { file: opts.analysis.analysisOf(doc), text: doc.text });
 }
 
 export { VocabTrie, NameTrie, identifierBytes } from './vocabTrie';
