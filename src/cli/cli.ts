@@ -34,7 +34,9 @@ Commands:
       --model DIR          Hugging Face model folder (default: the embedded models/default/)
       --max-tokens N       Most tokens to generate (default 64)
       --mode M             line | block | auto (default auto)
-      --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason}
+      --no-monitors        Decode without monitor-guided masking (on by default)
+      --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason,
+                           monitorInterventions}
 
   session                  JSON lines on stdin/stdout, one response per request:
                              {"op":"open","path","text"}
@@ -151,6 +153,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     model: { type: 'string' },
     'max-tokens': { type: 'string' },
     mode: { type: 'string' },
+    'no-monitors': { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -176,7 +179,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     const t0 = performance.now();
     await load(svc);
     const loadMs = performance.now() - t0;
-    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode } });
+    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode, monitors: !values['no-monitors'] } });
     if (result.stopReason === 'skipped') throw new Error(`skipped ${file}: ${result.skippedReason}`);
     // The model was loaded before the request (to tell model errors apart): count it in as the request's own.
     const t = result.timings;
@@ -196,6 +199,7 @@ function completeJson(r: CompletionResult): Record<string, unknown> {
     reusedTokens: r.reusedTokens,
     encodedTokens: r.encodedTokens,
     stopReason: r.stopReason,
+    monitorInterventions: r.monitorInterventions,
   };
 }
 

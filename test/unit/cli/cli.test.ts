@@ -46,6 +46,10 @@ test('complete --json against the tiny fixture model', async () => {
   assert.ok(j.timings.totalMs >= j.timings.firstTokenMs);
   assert.equal(j.reusedTokens, 0);
   assert.ok(j.encodedTokens > 0);
+  assert.equal(typeof (j as { monitorInterventions?: number }).monitorInterventions, 'number', 'monitors ran (Python is analysed)');
+  const off = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '6', '--json', '--no-monitors']);
+  assert.equal(off.code, 0, off.err);
+  assert.equal((JSON.parse(off.out) as { monitorInterventions?: number }).monitorInterventions, undefined);
   const plain = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '6', '--mode', 'line']);
   assert.equal(plain.code, 0, plain.err);
   assert.ok(plain.out.endsWith('\n'));

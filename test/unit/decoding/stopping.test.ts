@@ -102,3 +102,24 @@ test('generationConfig: documented defaults and validation', () => {
   assert.equal(generationConfig(tok, { maxNewTokens: undefined }).maxNewTokens, 64);
   assert.throws(() => generationConfig(tok, { maxNewTokens: 0 }), RangeError);
 });
+
+test('block stop point with the language lexer: comments and multi-line strings do not end the block; code does', () => {
+  const py = { indent: 4, opensBlock: false, syntax: 'python' as const };
+  // A docstring line at column 0 and a ')' in a comment are not the end of the block…
+  const doc = 'x = 1\n    s = """doc\nfirst column\n    """\n    y = f(1)  # )\n    z = 2\nclass A:';
+  assert.equal(endOfBlock(doc, py), doc.indexOf('\nclass A:'));
+  // …while the quote-only scanner cuts at the docstring line.
+  assert.equal(endOfBlock(doc, { indent: 4, opensBlock: false }), doc.indexOf('\nfirst column'));
+  const c = { indent: 2, opensBlock: false, syntax: 'c' as const };
+  const body = 'a++;\n  /* see f(x)\n) */ b++;\n  c(d); // ) \n}\nint g;';
+  assert.equal(endOfBlock(body, c), body.indexOf('\n}'));
+  assert.equal(endOfBlock(body, { indent: 2, opensBlock: false }), body.indexOf('\n) */'));
+  // Template literal lines are text in TypeScript.
+  const ts = { indent: 2, opensBlock: false, syntax: 'ecmascript' as const };
+  const tpl = 'const s = `\nleft\n`;\n  next();\n}';
+  assert.equal(endOfBlock(tpl, ts), tpl.indexOf('\n}'));
+  // Same cuts as the plain rule on plain code.
+  for (const t of ['x = 1\n    y = 2\nz', 'a(1,\n  2)\n  b\n}', 'q\n  r)']) {
+    assert.equal(endOfBlock(t, { ...c, syntax: 'ecmascript' }), endOfBlock(t, { indent: 2, opensBlock: false }), JSON.stringify(t));
+  }
+});

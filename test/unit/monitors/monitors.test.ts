@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import { WorkspaceAnalysis } from '../../../src/analysis/index';
 import { createMonitors, type Monitors } from '../../../src/decoding/monitors/index';
 import { fixture, fixtureTokenizer } from './helpers';
+import { mulberry32 } from '../../fixtures/tinyModel';
 
 const workspace = new WorkspaceAnalysis();
 after(() => workspace.dispose());
@@ -179,4 +180,58 @@ test('a receiver that opens a statement may define a new member: not constrained
   const m = await monitorsAt('inventory.py', 'python', '    def total(self) -> int:\n', '        self.');
   const { logits } = logitsPreferring('weight', 'items');
   assert.equal(m.apply(0, logits, '').masked, 0);
+});
+
+test('processor contract: any generated prefix, in any order (branching, backtracking, revisits), gets the mask of a linear run', async () => {
+  const tok = fixtureTokenizer();
+  const at = '    def total(self) -> int:\n';
+  // Paths a draft tree could hold: they share prefixes and branch inside strings, brackets and after receivers.
+  const paths = [
+    'return self.items.values()',
+    'return self.history[0]',
+    'return sum(self.items[k] for k in ("a", "b"))',
+    'return self.name + " items"',
+    "print('x', self.hist",
+  ].map((p) => tok.encode(p));
+  const rng = mulberry32(7);
+  const rowFor = (prefix: readonly number[]): Float32Array => {
+    // Deterministic per prefix, so the linear and the shuffled runs see the same logits.
+    const r = mulberry32(prefix.reduce((h, t) => (h * 31 + t + 1) >>> 0, 17));
+    return Float32Array.from({ length: tok.size }, () => r() * 4);
+  };
+  // Reference: one fresh monitor per prefix (no history at all).
+  const calls: number[][] = [];
+  for (const p of paths) for (let i = 0; i <= p.length; i++) calls.push(p.slice(0, i));
+  const expected = new Map<string, Float32Array>();
+  for (const prefix of calls) {
+    const fresh = await monitorsAt('inventory.py', 'python', at, '        ');
+    const row = rowFor(prefix);
+    fresh.processor(row, { position: 100 + prefix.length, generated: prefix });
+    expected.set(prefix.join(','), row);
+  }
+  // One monitor, walked linearly path by path, then in a shuffled (interleaved) order.
+  const linear = await monitorsAt('inventory.py', 'python', at, '        ');
+  const shuffled = await monitorsAt('inventory.py', 'python', at, '        ');
+  const order = calls.map((c) => [rng(), c] as const).sort((a, b) => a[0] - b[0]).map(([, c]) => c);
+  let constrained = 0;
+  for (const [m, list] of [[linear, calls], [shuffled, order]] as const) {
+    for (const prefix of list) {
+      const row = rowFor(prefix);
+      m.processor(row, { position: 100 + prefix.length, generated: prefix });
+      const want = expected.get(prefix.join(','));
+      assert.ok(want);
+      assert.deepEqual(row, want, `mask after ${JSON.stringify(tok.decode(prefix))}`);
+      if (row.some((x) => x === Number.NEGATIVE_INFINITY)) constrained++;
+    }
+  }
+  assert.ok(constrained > 10, 'the paths exercise masks');
+  // Interventions are counted on the accepted path only, whatever else was verified.
+  const accepted = paths[1];
+  const perStep = accepted.map((_, i) => {
+    const row = rowFor(accepted.slice(0, i));
+    const best = argmax(row);
+    const masked = expected.get(accepted.slice(0, i).join(','));
+    return masked !== undefined && masked[best] === Number.NEGATIVE_INFINITY ? 1 : 0;
+  });
+  assert.equal(shuffled.interventionsAlong(accepted), perStep.reduce((a: number, b: number) => a + b, 0));
 });
