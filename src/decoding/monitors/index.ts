@@ -91,6 +91,12 @@ export class Monitors {
   private readonly bad: Uint8Array;
   private readonly memberCache = new Map<string, NameTrie | null>();
   private scopeNames: Set<string> | null | undefined;
+  private scopeTrie: NameTrie | null | undefined;
+  private readonly generatedWordTries = new Map<string, NameTrie>();
+  /** Syntax vetoes by lexer state (they depend on nothing else). */
+  private readonly syntaxCache = new Map<string, Int32Array>();
+  private readonly allowMemo = new WeakMap<NameTrie, Map<string, Int32Array>>();
+  private readonly scratch: Uint8Array;
   private readonly syntaxIds: Int32Array;
   private lastText = '';
   private lastState: LexState = initialLexState();
@@ -115,6 +121,7 @@ export class Monitors {
     this.identRe = identSyntax === 'ecmascript' ? /[\w$#\u0080-\uffff]/ : /[\w\u0080-\uffff]/;
     this.allowed = new Uint8Array(this.trie.size);
     this.bad = new Uint8Array(this.trie.size);
+    this.scratch = new Uint8Array(this.trie.size);
     this.syntaxIds = this.trie.idsContaining(')]}\n');
   }
 
@@ -217,6 +224,32 @@ export class Monitors {
 
   private badIds: number[] = [];
 
+  /**
+   * VocabTrie.allowIdentifier, memoised per (name trie, typed, options): the walk over a large
+   * name set (the scope monitor's) costs milliseconds, and the same question recurs at many
+   * positions of a completion (an identifier about to start after ' ').
+   */
+  private allowNames(names: NameTrie, typed: string, opts: { lead?: string; allowNumbers?: boolean; allowBreakStart?: boolean }, allowed: Uint8Array): void {
+    let memo = this.allowMemo.get(names);
+    if (!memo) {
+      memo = new Map();
+      this.allowMemo.set(names, memo);
+    }
+    const key = `${typed}\u0000${opts.lead ?? ''}\u0000${opts.allowNumbers ? 1 : 0}${opts.allowBreakStart ? 1 : 0}`;
+    let ids = memo.get(key);
+    if (!ids) {
+      const scratch = this.scratch;
+      scratch.fill(0);
+      const lead = opts.lead !== undefined && opts.lead !== '' ? encoder.encode(opts.lead) : undefined;
+      this.trie.allowIdentifier(encoder.encode(typed), names, this.ident, scratch, { lead, allowNumbers: opts.allowNumbers, allowBreakStart: opts.allowBreakStart });
+      const out: number[] = [];
+      for (let i = 0; i < scratch.length; i++) if (scratch[i] === 1) out.push(i);
+      ids = Int32Array.from(out);
+      memo.set(key, ids);
+    }
+    for (const id of ids) allowed[id] = 1;
+  }
+
   private clearBad(): void {
     for (const id of this.badIds) this.bad[id] = 0;
     this.badIds = [];
@@ -291,7 +324,7 @@ export class Monitors {
       if (!r) return false;
       const names = this.legalNames(r.chain, r.start, tail, generated);
       if (!names) return false;
-      this.trie.allowIdentifier(encoder.encode(typed), names, this.ident, allowed);
+      this.allowNames(names, typed, {}, allowed);
       return true;
     }
     // Mode 2: the text ends with a complete receiver chain; constrain tokens that start with `.`.
@@ -303,23 +336,28 @@ export class Monitors {
     if (!names) return false;
     const leads = this.lex === 'c' ? ['.', '->'] : ['.'];
     if (leads.length === 1) {
-      this.trie.allowIdentifier(new Uint8Array(0), names, this.ident, allowed, { lead: encoder.encode(leads[0]) });
+      this.allowNames(names, '', { lead: leads[0] }, allowed);
       return true;
     }
     // Several leads: a token must pass each rule (those not starting with a lead pass it trivially).
     const tmp = new Uint8Array(allowed.length);
-    this.trie.allowIdentifier(new Uint8Array(0), names, this.ident, allowed, { lead: encoder.encode(leads[0]) });
+    this.allowNames(names, '', { lead: leads[0] }, allowed);
     for (const lead of leads.slice(1)) {
       tmp.fill(0);
-      this.trie.allowIdentifier(new Uint8Array(0), names, this.ident, tmp, { lead: encoder.encode(lead) });
+      this.allowNames(names, '', { lead }, tmp);
       for (let i = 0; i < allowed.length; i++) allowed[i] &= tmp[i];
     }
     return true;
   }
 
-  /** Names allowed in a use position: in scope, keywords/builtins, any word of the document, any word the completion wrote. */
-  private scopeSet(generated: string): Set<string> | null {
-    if (this.scopeNames === undefined) {
+  /**
+   * Names allowed in a use position, as two tries whose masks are unioned (the rule is "a
+   * prefix of SOME legal name", so the union of the masks is the mask of the union): the
+   * request's fixed set (in scope, keywords/builtins, any word of the document), built once,
+   * and the words the completion itself wrote, small and rebuilt per distinct prefix text.
+   */
+  private scopeTries(generated: string): NameTrie[] | null {
+    if (this.scopeTrie === undefined) {
       const inScope = this.opts.analysis.namesInScopeIn(this.snapshot.file, this.opts.cursorOffset);
       if (inScope) {
         // Words written anywhere in the document (other scopes, attributes, strings) are a cheap
@@ -328,13 +366,18 @@ export class Monitors {
         if (this.identSyntax === 'ecmascript') for (const w of TS_GLOBAL_TYPES) inScope.add(w);
       }
       this.scopeNames = inScope;
+      this.scopeTrie = inScope ? NameTrie.from(inScope, this.ident) : null;
     }
-    if (!this.scopeNames) return null;
-    const words = generated.match(/[A-Za-z_$][\w$]*/g);
-    if (!words) return this.scopeNames;
-    const out = new Set(this.scopeNames);
-    for (const w of words) out.add(w);
-    return out;
+    if (!this.scopeTrie || !this.scopeNames) return null;
+    const fresh = (generated.match(/[A-Za-z_$][\w$]*/g) ?? []).filter((w) => !this.scopeNames?.has(w));
+    if (fresh.length === 0) return [this.scopeTrie];
+    const key = fresh.join(' ');
+    let own = this.generatedWordTries.get(key);
+    if (!own) {
+      own = NameTrie.from(fresh, this.ident);
+      this.generatedWordTries.set(key, own);
+    }
+    return [this.scopeTrie, own];
   }
 
   private scope(tail: string, generated: string, allowed: Uint8Array): boolean {
@@ -361,15 +404,11 @@ export class Monitors {
       }
       return false;
     };
-    const names = (): NameTrie | null => {
-      const set = this.scopeSet(generated);
-      return set ? NameTrie.from(set, this.ident) : null;
-    };
     const ecma = this.lex === 'ecmascript';
     // TypeScript type aliases: the right side is a type, and global types are many.
     if (ecma && /(^|\n)\s*(export\s+)?(declare\s+)?type\s[^\n]*$/.test(tail)) return false;
-    const space = new Uint8Array([0x20]);
-    let lead: Uint8Array | undefined;
+    const space = ' ';
+    let lead: string | undefined;
     let prefix = typed;
     if (typed.length > 0 && keywords.includes(typed) && !/[\w$.]$/.test(before) && isUse(typed + ' ')) {
       // `return` just written: the operand arrives as the next token, usually with its leading space.
@@ -384,10 +423,10 @@ export class Monitors {
     // Capitalised names in JS/TS are mostly classes, and the host's global classes are too
     // many to list (every DOM interface): leave them unconstrained.
     if (ecma && /^[A-Z]/.test(prefix)) return false;
-    const trie = names();
-    if (!trie) return false;
-    this.trie.allowIdentifier(encoder.encode(prefix), trie, this.ident, allowed, { lead, allowNumbers: true, allowBreakStart: true });
-    if (ecma && prefix.length === 0) this.trie.allowAfterLead(lead ?? new Uint8Array(0), 0x41, 0x5a, allowed);
+    const tries = this.scopeTries(generated);
+    if (!tries) return false;
+    for (const trie of tries) this.allowNames(trie, prefix, { lead, allowNumbers: true, allowBreakStart: true }, allowed);
+    if (ecma && prefix.length === 0) this.trie.allowAfterLead(encoder.encode(lead ?? ''), 0x41, 0x5a, allowed);
     return true;
   }
 
@@ -396,7 +435,23 @@ export class Monitors {
     const needBrackets = inCode(state) && state.stack.length > 0;
     const needString = state.quote.length === 1 && state.quote !== '`';
     if (!needBrackets && !needString) return 0;
-    let n = 0;
+    // The previous character only matters where it can start a comment with the next one.
+    const prev = state.prev === '/' ? '/' : '';
+    const key = `${state.stack}\u0000${state.quote}\u0000${state.comment}\u0000${state.escape ? 1 : 0}\u0000${prev}`;
+    let ids = this.syntaxCache.get(key);
+    if (!ids) {
+      ids = this.syntaxVetoes({ ...state, prev }, needString);
+      this.syntaxCache.set(key, ids);
+    }
+    for (const id of ids) {
+      this.bad[id] = 1;
+      this.badIds.push(id);
+    }
+    return ids.length;
+  }
+
+  private syntaxVetoes(state: LexState, needString: boolean): Int32Array {
+    const out: number[] = [];
     for (const id of this.syntaxIds) {
       const text = this.decoded.tokenText(id, this.trie);
       const s: LexState = { ...state, broken: false };
@@ -409,13 +464,9 @@ export class Monitors {
         if (s.broken) wrong = true;
         if (depth === 0 && s.stack.length === 0 && (c === ')' || c === ']' || c === '}')) break; // closing outside what we opened: not ours to judge
       }
-      if (wrong) {
-        this.bad[id] = 1;
-        this.badIds.push(id);
-        n++;
-      }
+      if (wrong) out.push(id);
     }
-    return n;
+    return Int32Array.from(out);
   }
 }
 
