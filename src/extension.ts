@@ -7,6 +7,7 @@ import { Ctx } from './ctx';
 import { registerCommands } from './editor/commands';
 import { DocumentSync } from './editor/documentSync';
 import { InlineCompletionProvider } from './editor/provider';
+import { WorkspaceIndexer } from './editor/workspaceIndex';
 
 let ctx: Ctx | undefined;
 
@@ -14,6 +15,7 @@ export function activate(context: vscode.ExtensionContext): void {
   try {
     ctx = new Ctx(context, (opts) => new CompletionService(opts));
     const sync = ctx.pushCleanup(new DocumentSync(ctx));
+    ctx.pushCleanup(new WorkspaceIndexer(ctx));
     registerCommands(ctx);
     // Every language is registered; per-language enablement is checked per request, so
     // changing `slipstream.enabledLanguages` needs no re-registration.

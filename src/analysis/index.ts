@@ -245,7 +245,9 @@ export class SymbolIndex implements ModuleLookup {
     let bestScore = -1;
     for (const p of this.knownPaths()) {
       for (const tail of tails) {
-        if (p === tail || p.endsWith('/' + tail)) {
+        // `import logging` inside package `pkg` is the top-level module, never `pkg/logging.py`.
+        const dir = p === tail ? '' : p.slice(0, p.length - tail.length - 1);
+        if ((p === tail || p.endsWith('/' + tail)) && !(dir !== '' && this.has(`${dir}/__init__.py`))) {
           const score = commonPrefix(p, fromPath);
           if (score > bestScore) {
             best = p;

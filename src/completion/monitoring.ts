@@ -45,6 +45,8 @@ export class Monitoring {
     if (!lid) return;
     const ready = this.workspace.open(path, text, lid).catch(() => null);
     this.docs.set(path, { languageId: lid, ready });
+    // Parse in the background (time-sliced) so that the first request finds the tree ready.
+    void ready.then((doc) => doc?.getTree().catch(() => null));
   }
 
   /**

@@ -111,6 +111,11 @@ export interface CompletionBackend {
   edit(path: string, edits: DocumentEdit[]): void;
   close(path: string): void;
   complete(req: CompletionRequest): Promise<CompletionResult>;
+  /** Monitors: a workspace file for the symbol index (bounded; returns whether it was taken). */
+  addWorkspaceFile?(path: string, text: string, languageId?: string): boolean;
+  removeWorkspaceFile?(path: string): void;
+  /** Monitors: parses the workspace files added so far in short slices, until done or aborted. */
+  indexWorkspace?(signal?: AbortSignal): Promise<number>;
   stats(): ServiceStats;
   dispose(): void;
 }

@@ -476,7 +476,9 @@ export class Monitors {
  */
 export function receiverStartsStatement(text: string, receiverStart: number): boolean {
   const lineStart = text.lastIndexOf('\n', receiverStart - 1) + 1;
-  return /^[ \t]*$/.test(text.slice(lineStart, receiverStart)) || /[;{]\s*$/.test(text.slice(lineStart, receiverStart));
+  const before = text.slice(lineStart, receiverStart);
+  // Also a later target of a tuple assignment (`self.a, self.b = …`), which defines it just the same.
+  return /^[ \t]*$/.test(before) || /[;{]\s*$/.test(before) || /^[ \t]*\(?[ \t]*(?:[A-Za-z_$][\w$.]*[ \t]*,[ \t]*)+$/.test(before);
 }
 
 function prefixKey(tokens: readonly number[], length: number): string {

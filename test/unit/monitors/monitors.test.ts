@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { after, test } from 'node:test';
 import { WorkspaceAnalysis } from '../../../src/analysis/index';
-import { createMonitors, type Monitors } from '../../../src/decoding/monitors/index';
+import { createMonitors, receiverStartsStatement, type Monitors } from '../../../src/decoding/monitors/index';
 import { fixture, fixtureTokenizer } from './helpers';
 import { mulberry32 } from '../../fixtures/tinyModel';
 
@@ -234,4 +234,26 @@ test('processor contract: any generated prefix, in any order (branching, backtra
     return masked !== undefined && masked[best] === Number.NEGATIVE_INFINITY ? 1 : 0;
   });
   assert.equal(shuffled.interventionsAlong(accepted), perStep.reduce((a: number, b: number) => a + b, 0));
+});
+
+test('later targets of a tuple assignment define members: not constrained', () => {
+  const line = '        self.top_left, self.top_right = iter(line1)';
+  assert.ok(receiverStartsStatement(line, line.indexOf('self.top_right')));
+  assert.ok(!receiverStartsStatement('        x = f(a, self.top)', 'x = f(a, '.length + 8));
+});
+
+test('python: `import logging` inside a package is the top-level module, not the sibling logging.py', async () => {
+  const ws = new WorkspaceAnalysis();
+  try {
+    ws.index.addFile('/ws/pkg/__init__.py', '');
+    ws.index.addFile('/ws/pkg/logging.py', 'import logging\nclass RichHandler(logging.Handler):\n    pass\n');
+    ws.index.addFile('/ws/pkg/util.py', 'def helper():\n    pass\n');
+    const doc = await ws.open('/ws/pkg/main.py', 'import logging\nfrom pkg import util\nlevel = logging.\nutil.\n', 'python');
+    assert.ok(doc);
+    await ws.index.prepare(doc);
+    assert.equal(ws.index.legalMembers(doc, doc.text.indexOf('logging.\n') + 8, 'logging'), null, 'stdlib logging: unknown');
+    assert.deepEqual([...(ws.index.legalMembers(doc, doc.text.length - 1, 'util') ?? [])].filter((n) => !n.startsWith('__')), ['helper']);
+  } finally {
+    ws.dispose();
+  }
 });
