@@ -1,7 +1,7 @@
 // Dereference benchmark for monitor-guided decoding, on held-out real files.
 //
 //   slipstream bench monitors [--data DIR] [--per-lang N] [--per-file N] [--model DIR] [--model-examples N]
-//                             [--max-tokens N] [--threads N] [--out FILE]
+//                             [--max-tokens N] [--context N] [--threads N] [--out FILE]
 //
 // Examples: every `x.member` (Python attribute, JS/TS member expression, C `.`/`->` field) whose
 // receiver the analysis resolves, with the member defined in the same package (the package's
@@ -232,7 +232,8 @@ async function withModel(modelDir: string, records: HeldoutRecord[], examples: E
   const maxTokens = num(args, 'max-tokens', 12);
   // The bench waits for the analysis (the editor would have parsed the document while it was open);
   // how long the analysis takes is reported separately, under analysis.
-  const svc = new CompletionService({ modelDir, threads, monitorBudgetMs: 5000 });
+  const maxContextTokens = num(args, 'context', 1024);
+  const svc = new CompletionService({ modelDir, threads, maxContextTokens, monitorBudgetMs: 5000 });
   const byPath = new Map(records.map((r) => ['/' + r.path, r]));
   // The workspace: every held-out file, parsed up front as the editor's background indexer does.
   const tIndex = performance.now();
@@ -267,6 +268,7 @@ async function withModel(modelDir: string, records: HeldoutRecord[], examples: E
         base = await runOne(false);
       }
       svc.close(path);
+      if ((i + 1) % 10 === 0) console.error(`monitors bench: ${i + 1}/${examples.length} examples`);
       const monPerTok = perTok(mon.timings);
       rows.push({
         lang: analysisLangFor(languageIdToGrammar(ex.languageId)) ?? ex.languageId,
@@ -327,7 +329,7 @@ async function withModel(modelDir: string, records: HeldoutRecord[], examples: E
   const byLang: Record<string, unknown> = {};
   for (const lang of [...new Set(rows.map((r) => r.lang))].sort()) byLang[lang] = summarize(rows.filter((r) => r.lang === lang));
   const changed = rows.filter((r) => r.base !== r.mon).slice(0, 12).map((r) => ({ lang: r.lang, member: r.member, without: r.baseText, with: r.monText }));
-  return { threads, maxTokens, workspaceFilesIndexed: taken, indexSeconds: r3(indexSeconds), ...summarize(rows), byLanguage: byLang, changedSamples: changed };
+  return { threads, maxTokens, maxContextTokens, workspaceFilesIndexed: taken, indexSeconds: r3(indexSeconds), ...summarize(rows), byLanguage: byLang, changedSamples: changed };
 }
 
 function languageIdToGrammar(languageId: string): string {
