@@ -212,28 +212,27 @@ async function applySplices(
 }
 
 /**
- * Gives the kept slots their target positions: slot c (current coordinates, after the deletions)
- * at or after shifts[k].from and before shifts[k + 1].from sits at c + shifts[k].targetShift.
- * Only slots whose position changes are re-rotated.
+ * Gives every kept slot its natural target position: slot c (current coordinates, after the
+ * deletions) before shifts[0].from stays at c; at or after shifts[k].from (and before
+ * shifts[k + 1].from) it goes to c + shifts[k].targetShift. The span from the first to the last
+ * slot whose position changes is re-rotated once from K_enc (slots before the first edit only
+ * move when an earlier 'conflict' update left them off their index).
  */
 function moveKeptSlots(cache: KvCache, shifts: ReadonlyArray<{ from: number; targetShift: number }>): void {
-  if (shifts.length === 0) return;
-  const first = shifts[0].from;
-  const n = cache.length - first;
-  if (n <= 0) return;
+  const n = cache.length;
   const now = cache.positions();
   const want = new Float64Array(n);
-  let changed = false;
-  for (let k = 0, c = first; c < cache.length; c++) {
+  let lo = -1;
+  let hi = -1;
+  for (let k = -1, c = 0; c < n; c++) {
     while (k + 1 < shifts.length && shifts[k + 1].from <= c) k++;
-    want[c - first] = c + shifts[k].targetShift;
-    if (want[c - first] !== now[c]) changed = true;
+    want[c] = c + (k < 0 ? 0 : shifts[k].targetShift);
+    if (want[c] !== now[c]) {
+      if (lo < 0) lo = c;
+      hi = c;
+    }
   }
-  if (!changed) return;
-  // Unchanged slots at the start are skipped (setPositions re-rotates whatever it is given).
-  let s = 0;
-  while (s < n && want[s] === now[first + s]) s++;
-  cache.setPositions(first + s, want.subarray(s));
+  if (lo >= 0) cache.setPositions(lo, want.subarray(lo, hi + 1));
 }
 
 /** Rows [from, to) of one layer's [numKvHeads, q, headDim] slice → [numKvHeads, to-from, headDim]. */
