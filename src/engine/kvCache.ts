@@ -199,24 +199,49 @@ export class KvCache {
 
   /** Set the positions of slots [start, start + positions.length) and re-rotate their keys from K_enc. */
   setPositions(start: number, positions: ArrayLike<number>): void {
-    const end = start + positions.length;
+    const n = positions.length;
+    const end = start + n;
     this.checkRange(start, end);
-    for (let i = 0; i < positions.length; i++) checkPosition(positions[i]);
+    for (let i = 0; i < n; i++) checkPosition(positions[i]);
     const { numLayers, numKvHeads, headDim } = this.shape;
+    const half = headDim / 2;
+    // One cos/sin row per distinct Δ = position − encodedPosition (a PIE shift gives most slots the
+    // same Δ, so this is usually one row); row -1 = back at the encoded position.
+    const rowOf = new Int32Array(n);
+    const rows = new Map<number, number>();
     const table = new RopeTable(this.rope);
-    for (let i = 0; i < positions.length; i++) {
+    let cos = new Float64Array(half * 4);
+    let sin = new Float64Array(half * 4);
+    for (let i = 0; i < n; i++) {
       const s = start + i;
-      const p = positions[i];
-      this.pos[s] = p;
-      const delta = p - this.encPos[s];
-      if (delta !== 0) table.set(delta); // one cos/sin table per slot serves every layer and head
-      for (let l = 0; l < numLayers; l++) {
-        for (let h = 0; h < numKvHeads; h++) {
-          const o = (h * this.cap + s) * headDim;
-          // Back at the encoded position: the stored key itself, bit for bit.
-          if (delta === 0) this.k[l].set(this.kEnc[l].subarray(o, o + headDim), o);
-          else table.rotate(this.kEnc[l], o, this.k[l], o);
+      const delta = positions[i] - this.encPos[s];
+      this.pos[s] = positions[i];
+      if (delta === 0) {
+        rowOf[i] = -1;
+        continue;
+      }
+      let row = rows.get(delta);
+      if (row === undefined) {
+        row = rows.size;
+        rows.set(delta, row);
+        if ((row + 1) * half > cos.length) {
+          const c2 = new Float64Array(cos.length * 2);
+          const s2 = new Float64Array(sin.length * 2);
+          c2.set(cos);
+          s2.set(sin);
+          cos = c2;
+          sin = s2;
         }
+        table.set(delta);
+        cos.set(table.cos, row * half);
+        sin.set(table.sin, row * half);
+      }
+      rowOf[i] = row;
+    }
+    const interleaved = this.rope.layout === 'interleaved';
+    for (let l = 0; l < numLayers; l++) {
+      for (let h = 0; h < numKvHeads; h++) {
+        rotateSlots(this.kEnc[l], this.k[l], (h * this.cap + start) * headDim, n, headDim, rowOf, cos, sin, interleaved);
       }
     }
   }
@@ -369,5 +394,44 @@ export class KvCache {
       }
     }
     for (let i = 0; i < m; i++) checkPosition(rows.positions[i]);
+  }
+}
+
+/**
+ * dst = R(Δ_i)·src for n consecutive head vectors of size d starting at `base` (one head's slots),
+ * Δ_i's cos/sin in row rowOf[i] of [rows, d/2] tables; row -1 copies the vector unchanged (bit for
+ * bit). One plain loop per layer and head: this runs on every suffix key after an edit.
+ */
+function rotateSlots(src: Float32Array, dst: Float32Array, base: number, n: number, d: number, rowOf: Int32Array, cos: Float64Array, sin: Float64Array, interleaved: boolean): void {
+  const half = d >> 1;
+  for (let i = 0; i < n; i++) {
+    const o = base + i * d;
+    const row = rowOf[i];
+    if (row < 0) {
+      for (let j = 0; j < d; j++) dst[o + j] = src[o + j];
+      continue;
+    }
+    const t = row * half;
+    if (interleaved) {
+      // Pairs (2j, 2j + 1), GPT-J style.
+      for (let j = 0; j < half; j++) {
+        const x1 = src[o + 2 * j];
+        const x2 = src[o + 2 * j + 1];
+        const c = cos[t + j];
+        const s = sin[t + j];
+        dst[o + 2 * j] = x1 * c - x2 * s;
+        dst[o + 2 * j + 1] = x2 * c + x1 * s;
+      }
+    } else {
+      // Pairs (j, j + d/2), HF rotate_half.
+      for (let j = 0; j < half; j++) {
+        const x1 = src[o + j];
+        const x2 = src[o + half + j];
+        const c = cos[t + j];
+        const s = sin[t + j];
+        dst[o + j] = x1 * c - x2 * s;
+        dst[o + half + j] = x2 * c + x1 * s;
+      }
+    }
   }
 }

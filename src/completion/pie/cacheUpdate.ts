@@ -145,23 +145,26 @@ async function applySplices(
   signal?: AbortSignal,
 ): Promise<CacheUpdateResult> {
   const before = cache.length;
-  // 1. Deletions and rotations, left to right, in current cache coordinates.
+  // 1. Deletions, left to right, in current cache coordinates; then every kept slot after the first
+  //    edit moves to its target position in ONE re-rotation (from K_enc), however many edits.
   const inserts: Array<{ at: number; tokens: number[]; positions: number[] }> = [];
   let shift = 0; // current index = old index + shift (deletions so far)
   let targetShift = 0; // target index = old index + targetShift
   let deleted = 0;
+  const shifts: Array<{ from: number; targetShift: number }> = [];
   for (const s of splices) {
     const at = s.start + shift;
     const del = s.end - s.start;
-    cache.splice(at, del);
+    if (del > 0) cache.splice(at, del);
     deleted += del;
-    const delta = s.tokens.length - del;
     const positions = s.tokens.map((_, i) => s.start + targetShift + i);
     inserts.push({ at, tokens: s.tokens, positions });
     shift -= del;
-    targetShift += delta;
-    if (rotate && delta !== 0 && at < cache.length) cache.rotate(at, cache.length, delta);
+    targetShift += s.tokens.length - del;
+    // Kept slots from `at` on (current coordinates) sit at old index + targetShift in the target.
+    shifts.push({ from: at, targetShift: targetShift - shift });
   }
+  if (rotate) moveKeptSlots(cache, shifts);
   const encoded = inserts.reduce((n, r) => n + r.tokens.length, 0);
 
   // 2. Encode the inserted tokens, `chunk` rows per forward. Row i sees the cache slots before
@@ -206,6 +209,30 @@ async function applySplices(
   if (!logits) throw new Error('applySplices: the last prompt token was not re-encoded');
   assertTokens(cache, target);
   return { logits, reused: before - deleted, encoded, splices: splices.length };
+}
+
+/**
+ * Gives every kept slot its natural target position: slot c (current coordinates, after the
+ * deletions) before shifts[0].from stays at c; at or after shifts[k].from (and before
+ * shifts[k + 1].from) it goes to c + shifts[k].targetShift. The span from the first to the last
+ * slot whose position changes is re-rotated once from K_enc (slots before the first edit only
+ * move when an earlier 'conflict' update left them off their index).
+ */
+function moveKeptSlots(cache: KvCache, shifts: ReadonlyArray<{ from: number; targetShift: number }>): void {
+  const n = cache.length;
+  const now = cache.positions();
+  const want = new Float64Array(n);
+  let lo = -1;
+  let hi = -1;
+  for (let k = -1, c = 0; c < n; c++) {
+    while (k + 1 < shifts.length && shifts[k + 1].from <= c) k++;
+    want[c] = c + (k < 0 ? 0 : shifts[k].targetShift);
+    if (want[c] !== now[c]) {
+      if (lo < 0) lo = c;
+      hi = c;
+    }
+  }
+  if (lo >= 0) cache.setPositions(lo, want.subarray(lo, hi + 1));
 }
 
 /** Rows [from, to) of one layer's [numKvHeads, q, headDim] slice → [numKvHeads, to-from, headDim]. */

@@ -73,6 +73,12 @@ export class DocumentPrompt {
     this.before = new SegmentTokens(tokenizer, text.slice(ws, this.cursorOffset));
     this.after = new SegmentTokens(tokenizer, text.slice(this.cursorOffset, we));
     this.fitBudget();
+    const total = this.before.tokens.length + this.after.tokens.length;
+    if ((ws > 0 || we < text.length) && total < UNDERFILL * policy.maxTokens) {
+      // The first window was sized from a guessed ratio; use the measured one.
+      this.recentre(this.cursorOffset);
+      this.fitBudget();
+    }
   }
 
   get text(): string {
@@ -151,7 +157,9 @@ export class DocumentPrompt {
     const c = clamp(offset, 0, this.doc.length);
     if (c === this.cursorOffset) return;
     if (c < this.windowStart || c > this.windowEnd) {
+      // The new window is sized from the old one's chars per token, which may not hold there.
       this.recentre(c);
+      this.fitBudget();
       return;
     }
     const old = this.cursorOffset;
@@ -187,7 +195,7 @@ export class DocumentPrompt {
   }
 
   /** Slides the window to centre on `cursor` (segment edits at the window ends). */
-  private recentre(cursor: number): void {
+  private recentre(cursor: number, refit = true): void {
     const ratio = this.charsPerToken();
     const [ws, we] = this.windowAround(cursor, ratio);
     const oldWs = this.windowStart;
@@ -203,6 +211,11 @@ export class DocumentPrompt {
     this.windowStart = ws;
     this.windowEnd = we;
     this.cursorOffset = cursor;
+    // A window sized from a guessed ratio can fill far less than the budget (indented code runs
+    // 4+ chars per token): size it once more from the ratio measured on the window itself.
+    const total = this.before.tokens.length + this.after.tokens.length;
+    const partial = ws > 0 || we < this.doc.length;
+    if (refit && partial && total < UNDERFILL * this.policy.maxTokens) this.recentre(cursor, false);
   }
 
   /** Keeps before + after within the budget and the cursor away from the window edges. */
@@ -261,6 +274,9 @@ export class DocumentPrompt {
     seg.applyEdits([{ start: p, end: old.length - q, text: text.slice(p, text.length - q) }]);
   }
 }
+
+/** A partial window under this share of the budget is re-sized from its measured chars per token. */
+const UNDERFILL = 0.85;
 
 /** Rough code chars per BPE token, used only until the document gives a measured ratio. */
 const CHARS_PER_TOKEN_GUESS = 3.2;

@@ -178,6 +178,46 @@ describe('KvCache bookkeeping', () => {
     });
   }
 
+  for (const layout of ['rotate-half', 'interleaved'] as const) {
+    it(`${layout}: random pre-RoPE keys, 50 random PIE shifts: keys = keys encoded directly at the new positions (no drift)`, () => {
+      // What PIE relies on: a suffix key re-rotated by Δ equals the key the graph would have
+      // produced at its new position for the same pre-RoPE vector (the same hidden state).
+      const shape: KvShape = { numLayers: 2, numKvHeads: 2, headDim: 64 };
+      const spec = ropeSpec({ headDim: 64, ropeTheta: 10000, ropeScalingFactor: 1, ropeLayout: layout });
+      const c = new KvCache(shape, spec, { chunk: 16 });
+      const n = 300;
+      let seed = layout === 'interleaved' ? 9 : 7;
+      const rand = (): number => {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        return seed / 2 ** 32;
+      };
+      const pre = range(0, shape.numLayers).map(() => Float32Array.from({ length: n * shape.numKvHeads * 64 }, () => 2 * rand() - 1)); // [n, heads, d]
+      let pos = range(0, n).map((i) => i * 3 + 100); // sparse, like a cache after deletions
+      const enc = pre.map((x) => toHeads(applyRope(spec, x, shape.numKvHeads, pos), shape.numKvHeads, n, 64));
+      c.append(enc, enc, range(0, n), pos);
+      for (let k = 0; k < 50; k++) {
+        const a = Math.floor(rand() * n);
+        if (k % 5 === 4) {
+          // Many distinct Δs in one call (one cos/sin row each).
+          const next = pos.slice(a).map(() => Math.floor(rand() * 1900));
+          c.setPositions(a, next);
+          pos = [...pos.slice(0, a), ...next];
+        } else {
+          const d = Math.floor(rand() * 200) - 100;
+          if (pos.slice(a).some((p) => p + d < 0)) continue;
+          c.rotate(a, n, d);
+          pos = pos.map((p, i) => (i >= a ? p + d : p));
+        }
+      }
+      assert.deepEqual(Array.from(c.positions()), pos);
+      for (let l = 0; l < shape.numLayers; l++) {
+        const direct = toHeads(applyRope(spec, pre[l], shape.numKvHeads, pos), shape.numKvHeads, n, 64);
+        closeTo(c.keys(l), direct, `${layout} keys layer ${l}`, 2e-6);
+        closeTo(c.values(l), enc[l], `${layout} values layer ${l}`, 0);
+      }
+    });
+  }
+
   it('rejects bad ranges, shapes and non-integer positions', () => {
     const c = cacheOf('rotate-half', 4);
     append(c, [1, 2, 3]);

@@ -126,3 +126,19 @@ test('sliding window on documents larger than the budget keeps the invariant and
   const policy: WindowPolicy = { maxTokens: 300, beforeShare: 0.7, edgeShare: 0.1 };
   for (let seed = 100; seed < 103; seed++) fuzz(seed, 30, policy);
 });
+
+test('a far cursor jump into text of a different density keeps the window within the budget and fills it', () => {
+  // Dense part: short single-byte tokens; sparse part: long whitespace runs (many chars per token).
+  const dense = Array.from({ length: 3000 }, (_, i) => `q${i % 7} ~ ^ | ! ${i % 3}\n`).join('');
+  const sparse = Array.from({ length: 3000 }, (_, i) => `${' '.repeat(40)}value${i % 5}\n`).join('');
+  const text = sparse + dense + sparse;
+  const policy: WindowPolicy = { maxTokens: 600, beforeShare: 0.75, edgeShare: 0.1 };
+  const p = new DocumentPrompt(tokenizer, markers, 'a.py', text, 10, policy);
+  const size = (): number => p.tokens().length - 3 - (markers.fileSep === undefined ? 0 : tokenizer.encode('a.py\n').length + 1);
+  for (const at of [sparse.length + dense.length / 2, sparse.length / 2, text.length - 100, sparse.length + 50]) {
+    p.setCursor(Math.floor(at));
+    assert.ok(size() <= policy.maxTokens, `window of ${size()} tokens after a jump to ${at}`);
+    assert.ok(size() >= 0.8 * policy.maxTokens, `window of ${size()} tokens fills the budget after a jump to ${at}`);
+    assert.deepEqual(p.tokens(), expectedTokens(p, 'a.py'));
+  }
+});
