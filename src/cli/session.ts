@@ -170,6 +170,7 @@ const ENUMS: Record<string, readonly string[]> = {
   cache: ['pie', 'full', 'prefix', 'conflict'],
   speculation: ['off', 'copyspec', 'recycling', 'auto'],
   mode: ['line', 'block', 'auto'],
+  promptLayout: ['psm', 'spm'],
 };
 
 /**
@@ -189,7 +190,7 @@ function optionsOf(v: Json | undefined): CompletionOptions {
     const x = v[key];
     if (x !== undefined && (typeof x !== 'number' || !Number.isInteger(x) || x < 0)) throw new RequestError(`options.${key} must be a non-negative integer`);
   }
-  for (const key of ['monitors', 'completionCache']) {
+  for (const key of ['monitors', 'tokenHealing', 'completionCache']) {
     if (v[key] !== undefined && typeof v[key] !== 'boolean') throw new RequestError(`options.${key} must be true or false`);
   }
   return v as CompletionOptions;

@@ -11,6 +11,8 @@ import { generate, type GenerationStop } from '../decoding/generate';
 import { generationConfig, type BlockContext } from '../decoding/generationConfig';
 import { banIdsFrom, type LogitsProcessor } from '../decoding/logitsProcessors';
 import { lexSyntaxFor } from '../decoding/monitors/lexer';
+import { stoppingCriteria } from '../decoding/stopping';
+import { afterTail, healingProcessor, healingTail, stripTail } from '../decoding/tokenHealing';
 import { languageIdForPath } from '../analysis/grammars';
 import { checkDocument, DEFAULT_GUARD_LIMITS } from './documentGuards';
 import { applyEdits } from './documentText';
@@ -313,10 +315,13 @@ export class CompletionService implements CompletionBackend {
     const cacheMode = req.options?.cache ?? 'pie';
     const refresh = req.options?.refreshWindow ?? 0;
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
+    // Token healing: the prompt stops before the last token's text, which the model writes again.
+    const tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix) : '';
+    const promptCursor = cursor - tail.length;
     // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
     const useMonitors = req.options?.monitors ?? true;
     const monitorsReady = useMonitors
-      ? this.monitoring.monitorsFor(doc.path, text, cursor, tokenizer, signal).catch((e: unknown) => {
+      ? this.monitoring.monitorsFor(doc.path, text, promptCursor, tokenizer, signal).catch((e: unknown) => {
           this.log.warn(`monitors unavailable: ${e instanceof Error ? e.message : String(e)}`);
           return null;
         })
@@ -329,6 +334,8 @@ export class CompletionService implements CompletionBackend {
         updater,
         budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: this.opts.maxContextTokens ?? DEFAULT_PROMPT_BUDGET.maxContextTokens, reserveTokens: maxTokens },
         signal,
+        hide: tail.length,
+        layout: req.options?.promptLayout,
       });
     } catch (e) {
       if (signal.aborted) return emptyResult('cancelled', { loadMs, encodeMs: performance.now() - tEncode, totalMs: performance.now() - t0 });
@@ -337,6 +344,7 @@ export class CompletionService implements CompletionBackend {
     const encodeMs = performance.now() - tEncode;
     const monitors = await withinBudget(monitorsReady, this.opts.monitorBudgetMs ?? 25, signal);
     const processors: LogitsProcessor[] = [banIdsFrom(tokenizer.size)];
+    if (tail !== '') processors.push(healingProcessor(tokenizer, tail));
     if (monitors) processors.push(monitors.processor);
 
     const config = generationConfig(tokenizer, {
@@ -350,6 +358,8 @@ export class CompletionService implements CompletionBackend {
       tokenizer,
       signal,
       processors,
+      // The stopping rules judge the text after the healed tail, i.e. from the editor's cursor.
+      criteria: afterTail(stoppingCriteria(config), tail),
       onToken: () => {
         if (firstTokenAt === 0) firstTokenAt = performance.now();
       },
@@ -369,7 +379,7 @@ export class CompletionService implements CompletionBackend {
     const counts = { reusedTokens: update.reusedTokens, encodedTokens: update.encodedTokens };
     if (gen.stop === 'cancelled' || doc.closed) return { ...emptyResult('cancelled', timings), ...counts };
 
-    const completion = postprocess(gen.text, { linePrefix, suffix: text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS), mode }, this.opts.filters ?? DEFAULT_FILTERS);
+    const completion = postprocess(stripTail(gen.text, tail), { linePrefix, suffix: text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS), mode }, this.opts.filters ?? DEFAULT_FILTERS);
     return {
       completion,
       completions: completion === '' ? [] : [completion],

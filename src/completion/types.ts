@@ -15,6 +15,13 @@ export interface CompletionOptions {
   drafts?: number;
   /** Monitor-guided decoding (default true). */
   monitors?: boolean;
+  /**
+   * Token healing (default true): a prompt ending inside what would be a longer token (`self.`,
+   * `self.ite`, `=`) backs off by that token, whose text the model writes again (decoding/tokenHealing.ts).
+   */
+  tokenHealing?: boolean;
+  /** Fill-in-the-middle part order (default 'psm'); see completion/pie/documentPrompt.ts. */
+  promptLayout?: 'psm' | 'spm';
   /** 'line' stops at end of line, 'block' at the end of the enclosing block, 'auto' decides from the cursor. */
   mode?: 'line' | 'block' | 'auto';
   /**

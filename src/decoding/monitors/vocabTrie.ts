@@ -228,6 +228,39 @@ export class VocabTrie {
     for (let i = a; i < z; i++) allowed[this.order[i]] = 1;
   }
 
+  /** Ids (not exempt) whose bytes start with `prefix` (the token spelling `prefix` itself included). */
+  idsStartingWith(prefix: Uint8Array): Int32Array {
+    const [lo, hi] = this.prefixRange(prefix);
+    return this.order.slice(lo, hi);
+  }
+
+  /** How many ids (not exempt) start with `prefix`. */
+  countStartingWith(prefix: Uint8Array): number {
+    const [lo, hi] = this.prefixRange(prefix);
+    return hi - lo;
+  }
+
+  /** Ids (not exempt) spelling exactly a non-empty, strict prefix of `bytes`. */
+  idsStrictPrefixOf(bytes: Uint8Array): number[] {
+    const out: number[] = [];
+    let lo = 0;
+    let hi = this.order.length;
+    for (let d = 0; d < bytes.length - 1; d++) {
+      [lo, hi] = this.childRange(lo, hi, d, bytes[d], bytes[d]);
+      // Tokens that end at depth d + 1 sort first in the range.
+      for (let i = lo; i < hi && this.bytes[this.order[i]].length === d + 1; i++) out.push(this.order[i]);
+    }
+    return out;
+  }
+
+  /** The order range of ids starting with `prefix`. */
+  private prefixRange(prefix: Uint8Array): [number, number] {
+    let lo = 0;
+    let hi = this.order.length;
+    for (let d = 0; d < prefix.length && lo < hi; d++) [lo, hi] = this.childRange(lo, hi, d, prefix[d], prefix[d]);
+    return [lo, hi];
+  }
+
   /** Ids (not exempt) whose bytes contain any of `chars` (ASCII); for the syntax monitor's checks. */
   idsContaining(chars: string): Int32Array {
     const set = new Uint8Array(256);
