@@ -193,5 +193,13 @@ function optionsOf(v: Json | undefined): CompletionOptions {
   for (const key of ['monitors', 'tokenHealing', 'completionCache']) {
     if (v[key] !== undefined && typeof v[key] !== 'boolean') throw new RequestError(`options.${key} must be true or false`);
   }
+  const hints = v.memberHints;
+  if (hints !== undefined) {
+    const ok = typeof hints === 'object' && hints !== null && !Array.isArray(hints) && Array.isArray(hints.names) && hints.names.every((n) => typeof n === 'string');
+    if (!ok) throw new RequestError('options.memberHints must be {"receiverEnd": [line, col], "names": [string, ...]}');
+    // The protocol's [line, col] pairs become the service's { line, col }.
+    const [line, col] = position(hints.receiverEnd, 'options.memberHints.receiverEnd');
+    v.memberHints = { receiverEnd: { line, col }, names: hints.names };
+  }
   return v as CompletionOptions;
 }

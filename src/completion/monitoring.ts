@@ -94,14 +94,21 @@ export class Monitoring {
    * session has it), or null when none applies. Starts the analysis (parse of the document
    * and of what it imports); callers race it against their own budget.
    */
-  async monitorsFor(path: string, text: string, cursor: number, tokenizer: TokenizerLike, signal: AbortSignal): Promise<Monitors | null> {
+  async monitorsFor(
+    path: string,
+    text: string,
+    cursor: number,
+    tokenizer: TokenizerLike,
+    signal: AbortSignal,
+    cursorMembers?: { receiverEnd: number; names: readonly string[] },
+  ): Promise<Monitors | null> {
     const tracked = this.docs.get(path);
     if (!tracked) return null;
     const doc = await tracked.ready;
     if (!doc || signal.aborted || this.docs.get(path) !== tracked) return null;
     // Edits that arrived while the grammar loaded went nowhere: catch up with the whole text.
     if (doc.text !== text) doc.setText(text);
-    return createMonitors({ analysis: this.workspace.index, tokenizer, document: doc, cursorOffset: cursor, languageId: tracked.languageId, signal });
+    return createMonitors({ analysis: this.workspace.index, tokenizer, document: doc, cursorOffset: cursor, languageId: tracked.languageId, signal, cursorMembers });
   }
 
   dispose(): void {

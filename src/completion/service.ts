@@ -321,7 +321,7 @@ export class CompletionService implements CompletionBackend {
     // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
     const useMonitors = req.options?.monitors ?? true;
     const monitorsReady = useMonitors
-      ? this.monitoring.monitorsFor(doc.path, text, promptCursor, tokenizer, signal).catch((e: unknown) => {
+      ? this.monitoring.monitorsFor(doc.path, text, promptCursor, tokenizer, signal, memberHintsAt(session, req)).catch((e: unknown) => {
           this.log.warn(`monitors unavailable: ${e instanceof Error ? e.message : String(e)}`);
           return null;
         })
@@ -484,6 +484,12 @@ export function blockContext(textBeforeCursor: string, linePrefix: string): Bloc
     break;
   }
   return { indent, opensBlock: false };
+}
+
+/** The request's member hints (editor oracle) with the receiver's end as a document offset. */
+function memberHintsAt(session: DocumentSession, req: CompletionRequest): { receiverEnd: number; names: readonly string[] } | undefined {
+  const h = req.options?.memberHints;
+  return h && h.names.length > 0 ? { receiverEnd: session.offsetAt(h.receiverEnd.line, h.receiverEnd.col), names: h.names } : undefined;
 }
 
 function stopReasonOf(stop: GenerationStop): CompletionResult['stopReason'] {

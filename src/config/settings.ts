@@ -27,6 +27,10 @@ export interface Settings {
   speculation: SpeculationMode;
   drafts: number;
   monitors: boolean;
+  /** Union the monitors' legal members with VS Code's completion providers at the cursor (default off). */
+  languageServerMembers: boolean;
+  /** How long a completion waits for those providers after the debounce, ms. */
+  languageServerBudgetMs: number;
   /** Serve the rest of a shown completion while the user types through it, without the model. */
   completionCache: boolean;
   /** How many recent completions the latency report keeps. */
@@ -67,6 +71,8 @@ export const DEFAULTS: Readonly<Settings> = {
   speculation: 'auto',
   drafts: 3,
   monitors: true,
+  languageServerMembers: false,
+  languageServerBudgetMs: 50,
   completionCache: true,
   latencyReportSize: 50,
 };
@@ -82,6 +88,7 @@ export const NUMBER_BOUNDS: Readonly<Record<NumericKey, readonly [number, number
   threads: [0, 256],
   refreshWindow: [0, 4096],
   drafts: [1, 8],
+  languageServerBudgetMs: [1, 2000],
   latencyReportSize: [1, 1000],
 };
 
@@ -115,6 +122,8 @@ export function parseSettings(get: RawGetter): Settings {
     speculation: oneOf(get('speculation'), ENUM_VALUES.speculation, DEFAULTS.speculation),
     drafts: int(get, 'drafts'),
     monitors: bool(get('monitors'), DEFAULTS.monitors),
+    languageServerMembers: bool(get('languageServerMembers'), DEFAULTS.languageServerMembers),
+    languageServerBudgetMs: int(get, 'languageServerBudgetMs'),
     completionCache: bool(get('completionCache'), DEFAULTS.completionCache),
     latencyReportSize: int(get, 'latencyReportSize'),
   };

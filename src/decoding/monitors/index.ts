@@ -55,6 +55,12 @@ export interface CreateMonitorsOptions {
   languageId: string;
   /** Turn single monitors off (all on by default). */
   enable?: Partial<Record<MonitorName, boolean>>;
+  /**
+   * Members of the receiver whose chain ends at document offset `receiverEnd` (the member access
+   * at the cursor) from another oracle (the editor's language server); unioned with the
+   * analysis' legal set, or used alone where the analysis does not know the receiver.
+   */
+  cursorMembers?: { receiverEnd: number; names: readonly string[] };
   signal?: AbortSignal;
 }
 
@@ -292,7 +298,7 @@ export class Monitors {
     return { chain: m[1].replace(/\?\./g, '.'), start };
   }
 
-  private legalNames(receiver: string, chainStartInTail: number, tail: string, generated: string): NameTrie | null {
+  private legalNames(receiver: string, chainStartInTail: number, tail: string, generated: string, chainEnd: number): NameTrie | null {
     if (this.lex !== 'c' && receiverStartsStatement(tail, chainStartInTail)) return null;
     const lang = this.identSyntax === 'ecmascript' ? 'ecmascript' : this.identSyntax;
     const parts = parseReceiver(receiver, lang);
@@ -304,9 +310,13 @@ export class Monitors {
       const before = generated.slice(0, chainStartInTail - genStart);
       if (new RegExp(`(^|[^\\w$.])${root.replace(/\$/g, '\\$')}(?![\\w$])(?!\\s*(\\.|->))`).test(before)) return null;
     }
-    const key = parts.join('.');
+    // The oracle's members belong to the one receiver that ends where it asked (in the document, before the cursor).
+    const hints = this.opts.cursorMembers;
+    const atCursor = hints !== undefined && chainEnd <= genStart && this.opts.cursorOffset - (genStart - chainEnd) === hints.receiverEnd;
+    const key = atCursor ? `${parts.join('.')}\u0000cursor` : parts.join('.');
     if (this.memberCache.has(key)) return this.memberCache.get(key) ?? null;
-    const set = this.opts.analysis.legalMembersIn(this.snapshot.file, this.snapshot.text, this.opts.cursorOffset, receiver);
+    let set = this.opts.analysis.legalMembersIn(this.snapshot.file, this.snapshot.text, this.opts.cursorOffset, receiver);
+    if (atCursor && hints) set = new Set([...(set ?? []), ...hints.names]);
     const trie = set ? NameTrie.from(set, this.ident) : null;
     this.memberCache.set(key, trie);
     return trie;
@@ -322,7 +332,7 @@ export class Monitors {
     if (sep && (sep[1] !== '->' || this.lex === 'c') && !(sep[1] === '.' && before.endsWith('..'))) {
       const r = this.receiverBefore(tail, pStart - sep[1].length);
       if (!r) return false;
-      const names = this.legalNames(r.chain, r.start, tail, generated);
+      const names = this.legalNames(r.chain, r.start, tail, generated, pStart - sep[1].length);
       if (!names) return false;
       this.allowNames(names, typed, {}, allowed);
       return true;
@@ -332,7 +342,7 @@ export class Monitors {
     const r = this.receiverBefore(tail, tail.length);
     if (!r) return false;
     if (this.lex === 'python' && /(^|\s)(import|from|def|class|as)\s+[\w.]*$/.test(tail.slice(0, tail.length))) return false;
-    const names = this.legalNames(r.chain, r.start, tail, generated);
+    const names = this.legalNames(r.chain, r.start, tail, generated, tail.length);
     if (!names) return false;
     const leads = this.lex === 'c' ? ['.', '->'] : ['.'];
     if (leads.length === 1) {
