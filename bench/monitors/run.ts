@@ -81,7 +81,7 @@ function median(xs: number[]): number {
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
-function readHeldout(dir: string): HeldoutRecord[] {
+export function readHeldout(dir: string): HeldoutRecord[] {
   if (!existsSync(dir)) return [];
   const out: HeldoutRecord[] = [];
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl.gz')).sort()) {
@@ -123,7 +123,7 @@ function sample<T>(xs: T[], n: number): T[] {
 
 type LangKey = 'python' | 'ecmascript' | 'c';
 
-async function collect(records: HeldoutRecord[], perLang: number, perFile: number): Promise<{ examples: Example[]; stats: Record<string, number> }> {
+export async function collect(records: HeldoutRecord[], perLang: number, perFile: number): Promise<{ examples: Example[]; stats: Record<string, number> }> {
   const stats = { files: 0, accesses: 0, resolved: 0, falseMasks: 0, legalSetSizeSum: 0, analysisMsSum: 0 };
   const examples: Example[] = [];
   const count: Record<LangKey, number> = { python: 0, ecmascript: 0, c: 0 };

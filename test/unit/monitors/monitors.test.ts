@@ -298,3 +298,25 @@ test("the editor's language-server members: used alone for a receiver the analys
   assert.equal(both[first('zebra')], 0, 'language-server member');
   assert.equal(both[first('weight')], Number.NEGATIVE_INFINITY);
 });
+
+test('the scope monitor never masks when the analysis is unsure: a star import, or a name used elsewhere that nothing binds', async () => {
+  const tok = fixtureTokenizer();
+  const kappa = tok.encode('kappa')[0];
+  const cases: [string, string][] = [
+    ['star import', 'from os.path import *\n'],
+    ['an injected global used elsewhere', 'print(injected_by_the_host)\n'],
+  ];
+  for (const [what, extra] of cases) {
+    const text = extra + fixture('inventory.py');
+    const at = text.indexOf('inv = Inventory("main")\n') + 'inv = Inventory("main")\n'.length;
+    const insert = '    return ';
+    const doc = await workspace.open(`/ws/unsure-${what.length}.py`, text.slice(0, at) + insert + text.slice(at), 'python');
+    assert.ok(doc);
+    const m = await createMonitors({ analysis: workspace.index, tokenizer: tok, document: doc, cursorOffset: at + insert.length, languageId: 'python' });
+    assert.ok(m);
+    const row = new Float32Array(tok.size).fill(0);
+    const step = m.apply(0, row, '');
+    assert.equal(step.masked, 0, what);
+    assert.equal(row[kappa], 0, `${what}: an unknown name stays possible`);
+  }
+});
