@@ -206,6 +206,7 @@ export class DocumentSession {
       beforeEnd: parts.beforeEnd,
       before: this.textValue.slice(start, p.cursor),
       after: this.textValue.slice(p.afterStart, end),
+      hidden: p.hidden,
       start,
       end,
       window: { startLine: lines.positionAt(start)[0], endLine: lines.positionAt(end)[0] + 1 },

@@ -71,6 +71,8 @@ export interface FimPrompt {
    */
   before: string;
   after: string;
+  /** Characters of the document between `before` and `after` left out of the prompt (token healing). */
+  hidden: number;
   /** UTF-16 offsets of the covered range in the document. */
   start: number;
   end: number;

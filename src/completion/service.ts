@@ -316,7 +316,7 @@ export class CompletionService implements CompletionBackend {
     const refresh = req.options?.refreshWindow ?? 0;
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
     // Token healing: the prompt stops before the last token's text, which the model writes again.
-    const tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix) : '';
+    let tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix) : '';
     const promptCursor = cursor - tail.length;
     // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
     const useMonitors = req.options?.monitors ?? true;
@@ -342,7 +342,11 @@ export class CompletionService implements CompletionBackend {
       throw e;
     }
     const encodeMs = performance.now() - tEncode;
-    const monitors = await withinBudget(monitorsReady, this.opts.monitorBudgetMs ?? 25, signal);
+    // A window that starts inside the tail (a line longer than the whole budget) cannot hide it:
+    // then neither the healing nor the monitors (analysed at the healed cursor) apply.
+    const healedAsPlanned = update.prompt.hidden === tail.length;
+    const monitors = healedAsPlanned ? await withinBudget(monitorsReady, this.opts.monitorBudgetMs ?? 25, signal) : null;
+    if (!healedAsPlanned) tail = '';
     const processors: LogitsProcessor[] = [banIdsFrom(tokenizer.size)];
     if (tail !== '') processors.push(healingProcessor(tokenizer, tail));
     if (monitors) processors.push(monitors.processor);

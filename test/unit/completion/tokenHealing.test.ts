@@ -257,3 +257,15 @@ test('real tiny model: a tail no longer token starts with changes nothing; in sp
   assert.ok(maxDiff < 1e-3, `logits differ by ${maxDiff}`);
   session.dispose();
 });
+
+test('a window that cannot hide the tail (one line longer than the whole budget) completes unhealed, as with healing off', async () => {
+  const loaded: LoadedModel = { model: Object.assign(new OracleModel(LINES), { dispose() {} }), tokenizer: tok };
+  const svc = new CompletionService({ modelDir: '/m', loader: async () => loaded, maxContextTokens: 64 });
+  services.push(svc);
+  const line = `        return ${'self.items + '.repeat(60)}self.`;
+  svc.open('/ws/long.py', `${line}\n`, 'python');
+  assert.equal(healingTail(tok, line), '.');
+  const on = await svc.complete({ path: '/ws/long.py', line: 0, col: line.length, maxTokens: 8, options: { mode: 'line', monitors: false } });
+  const off = await svc.complete({ path: '/ws/long.py', line: 0, col: line.length, maxTokens: 8, options: { mode: 'line', monitors: false, tokenHealing: false } });
+  assert.deepEqual([on.completion, on.encodedTokens + on.reusedTokens], [off.completion, off.encodedTokens + off.reusedTokens]);
+});
