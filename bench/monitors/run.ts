@@ -269,6 +269,9 @@ interface Outcome {
   text: string;
   interventions: number;
   monitorsRan: boolean;
+  /** Prompt tokens this request encoded (the cache came from the previous variant's prompt) and the time it took. */
+  encodedTokens: number;
+  encodeMs: number;
 }
 
 interface Row {
@@ -339,7 +342,14 @@ async function accuracy(modelDir: string, records: HeldoutRecord[], examples: Ex
           maxTokens,
           options: { mode: 'line', monitors: v.monitors, tokenHealing: v.healing, promptLayout: v.layout, completionCache: false },
         });
-        by[v.name] = { ident: IDENT.exec(r.completion)?.[0] ?? '', text: r.completion, interventions: r.monitorInterventions ?? 0, monitorsRan: r.monitorInterventions !== undefined };
+        by[v.name] = {
+          ident: IDENT.exec(r.completion)?.[0] ?? '',
+          text: r.completion,
+          interventions: r.monitorInterventions ?? 0,
+          monitorsRan: r.monitorInterventions !== undefined,
+          encodedTokens: r.encodedTokens,
+          encodeMs: r.timings.encodeMs,
+        };
       }
       for (const layout of layouts) svc.close(pathOf(layout));
       if ((i + 1) % 10 === 0) console.error(`monitors bench: ${i + 1}/${examples.length} examples`);
@@ -361,6 +371,10 @@ function summarize(rs: Row[], variants: Variant[]): Record<string, unknown> {
       nextIdentifierMatch: r3(rate(rs, (r) => em(r, v.name))),
       nonExistentIdentifierRate: r3(rate(rs, (r) => bad(r, v.name))),
       emptyRate: r3(rate(rs, (r) => (r.by[v.name].ident === '' ? 1 : 0))),
+      // The PIE cost of switching to this variant's prompt from the previous variant's (healing adds or removes one token).
+      encodedTokensMedian: median(rs.map((r) => r.by[v.name].encodedTokens)),
+      encodedTokensMax: Math.max(0, ...rs.map((r) => r.by[v.name].encodedTokens)),
+      encodeMsMedian: r3(median(rs.map((r) => r.by[v.name].encodeMs))),
       ...(v.monitors ? { examplesWithIntervention: rs.filter((r) => r.by[v.name].interventions > 0).length, examplesWhereMonitorsRan: rs.filter((r) => r.by[v.name].monitorsRan).length } : {}),
     };
   }
