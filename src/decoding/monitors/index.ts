@@ -88,6 +88,10 @@ const TS_GLOBAL_TYPES = (
 
 const encoder = new TextEncoder();
 
+/** Syntax vetoes by (language, lexer state), per vocabulary, across requests; bounded (cleared when full). */
+const SHARED_VETOES = new WeakMap<VocabTrie, Map<string, Int32Array>>();
+const MAX_SHARED_VETOES = 1024;
+
 export class Monitors {
   readonly stats: MonitorStats = { steps: 0, constrained: 0, interventions: 0, fallbacks: 0, ms: 0 };
   private readonly trie: VocabTrie;
@@ -450,7 +454,19 @@ export class Monitors {
     const key = `${state.stack}\u0000${state.quote}\u0000${state.comment}\u0000${state.escape ? 1 : 0}\u0000${prev}`;
     let ids = this.syntaxCache.get(key);
     if (!ids) {
-      ids = this.syntaxVetoes({ ...state, prev }, needString);
+      // The vetoes depend on the language and the lexer state only: shared by every request.
+      let shared = SHARED_VETOES.get(this.trie);
+      if (!shared) {
+        shared = new Map();
+        SHARED_VETOES.set(this.trie, shared);
+      }
+      const sharedKey = `${this.lex}\u0000${key}`;
+      ids = shared.get(sharedKey);
+      if (!ids) {
+        ids = this.syntaxVetoes({ ...state, prev }, needString);
+        if (shared.size >= MAX_SHARED_VETOES) shared.clear();
+        shared.set(sharedKey, ids);
+      }
       this.syntaxCache.set(key, ids);
     }
     for (const id of ids) {
