@@ -415,7 +415,7 @@ interface OverheadSample {
  * statistic is the median over examples of the paired ratio (ms/token with) / (ms/token without).
  */
 async function overhead(modelDir: string, records: HeldoutRecord[], examples: Example[], args: string[]): Promise<Record<string, unknown>> {
-  const tokens = num(args, 'overhead-tokens', 16);
+  const tokens = num(args, 'overhead-tokens', 24);
   const threads = num(args, 'threads', 2);
   const ckpt = await loadCheckpoint(modelDir);
   const model = await Model.load(ckpt, { threads });
@@ -493,6 +493,9 @@ async function overhead(modelDir: string, records: HeldoutRecord[], examples: Ex
     overheadP90: r3(p90(ratio)),
     /** Time inside the monitors' processor per decoded token (measured in the monitored runs). */
     maskMsPerTokenMedian: r3(median(samples.map((s) => s.maskMs))),
+    /** Median over examples of that time / the monitored run's ms per step: the masking cost measured directly. */
+    maskShareMedian: r3(median(samples.map((s) => s.maskMs / s.monMs))),
+    maskShareP90: r3(p90(samples.map((s) => s.maskMs / s.monMs))),
     maskMsPerTokenP90: r3(p90(samples.map((s) => s.maskMs))),
     /** Share of decoded positions where some monitor applied a mask. */
     constrainedShareMedian: r3(median(samples.map((s) => s.constrainedShare))),
@@ -537,7 +540,7 @@ function lineStartExamples(records: HeldoutRecord[], perLang: number): LineStart
  * whitespace token, both layouts, interleaved.
  */
 async function lineStarts(modelDir: string, records: HeldoutRecord[], args: string[]): Promise<Record<string, unknown>> {
-  const perLang = num(args, 'line-starts', 20);
+  const perLang = num(args, 'line-starts', 30);
   const exs = lineStartExamples(records, perLang);
   const threads = num(args, 'threads', 2);
   const ckpt = await loadCheckpoint(modelDir);
@@ -593,7 +596,7 @@ async function withModel(modelDir: string, records: HeldoutRecord[], examples: E
     .map((r) => ({ lang: r.lang, member: r.member, withoutMonitors: r.by['spm+healing'].text, withMonitors: r.by['spm+healing+monitors'].text }));
   const overheadExamples = sample(examples, num(args, 'overhead-examples', 60));
   const perToken = overheadExamples.length > 0 ? await overhead(modelDir, records, overheadExamples, args) : 'skipped';
-  const lines = num(args, 'line-starts', 20) > 0 ? await lineStarts(modelDir, records, args) : 'skipped';
+  const lines = num(args, 'line-starts', 30) > 0 ? await lineStarts(modelDir, records, args) : 'skipped';
   return {
     threads: num(args, 'threads', 2),
     maxTokens: num(args, 'max-tokens', 12),
