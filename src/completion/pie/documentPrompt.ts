@@ -130,7 +130,7 @@ export class DocumentPrompt {
     return [this.windowStart, this.windowEnd];
   }
 
-  /** The whole prompt, ending with <|fim_middle|> (generation continues after it). */
+  /** The whole prompt; generation continues after its last token (psm: <|fim_middle|>; spm: the text before the cursor). */
   tokens(): number[] {
     const { fimPrefix, fimSuffix, fimMiddle } = this.markers;
     if (this.kind === 'spm') return [...this.header, fimPrefix, fimSuffix, ...this.after.tokens, fimMiddle, ...this.before.tokens];
