@@ -7,7 +7,9 @@
 //                string the completion opened cannot take a newline
 //
 // Each monitor answers "unknown" whenever the analysis is unsure, and the set never masks every
-// token: if nothing the model would accept remains, the step runs unconstrained.
+// token: if nothing the model would accept remains, the step runs unconstrained. End and control
+// tokens are never masked, except right after `recv.` or inside a member name the dereference
+// monitor knows is incomplete (ending there would leave a member the receiver does not have).
 //
 // The masks are pure functions of (document at request time, cursor, generated text): the
 // document's analysis and text are snapshotted when the monitors are created, so a speculative
@@ -185,6 +187,7 @@ export class Monitors {
     let constrained = false;
     const used: MonitorName[] = [];
     const tail = (this.docTail + generated).slice(-TAIL_CHARS);
+    this.owed = false;
     if (inCode(state)) {
       if (this.enabled.dereference && this.dereference(tail, generated, allowed)) {
         constrained = true;
@@ -219,9 +222,11 @@ export class Monitors {
       this.stats.fallbacks++;
       return none;
     }
+    // End and control tokens stay possible, except while a member name is owed (see dereference).
+    const owed = this.owed;
     let masked = 0;
     for (let i = 0; i < V; i++) {
-      if (exempt[i] === 1 || (allowed[i] === 1 && bad[i] === 0)) continue;
+      if ((exempt[i] === 1 && !owed) || (allowed[i] === 1 && bad[i] === 0)) continue;
       if (logits[i] > Number.NEGATIVE_INFINITY) {
         logits[i] = Number.NEGATIVE_INFINITY;
         masked++;
@@ -233,6 +238,8 @@ export class Monitors {
   }
 
   private badIds: number[] = [];
+  /** Set by dereference(): the text ends in `recv.` or a strict prefix of a legal member, so the completion may not end here. */
+  private owed = false;
 
   /**
    * VocabTrie.allowIdentifier, memoised per (name trie, typed, options): the walk over a large
@@ -339,6 +346,8 @@ export class Monitors {
       const names = this.legalNames(r.chain, r.start, tail, generated, pStart - sep[1].length);
       if (!names) return false;
       this.allowNames(names, typed, {}, allowed);
+      // Stopping after `recv.` or half a member would leave a name the receiver does not have.
+      this.owed = names.walk(encoder.encode(typed))?.terminal !== true;
       return true;
     }
     // Mode 2: the text ends with a complete receiver chain; constrain tokens that start with `.`.

@@ -320,3 +320,26 @@ test('the scope monitor never masks when the analysis is unsure: a star import, 
     assert.equal(row[kappa], 0, `${what}: an unknown name stays possible`);
   }
 });
+
+test('the completion may not end right after `recv.` or inside a member name; it may after a whole one, and the fallback still lets it end', async () => {
+  const tok = fixtureTokenizer();
+  const eos = tok.eosIds[0];
+  const m = await monitorsAt('inventory.py', 'python', '    def total(self) -> int:\n', '        ', '/ws/owed.py');
+  for (const [generated, endAllowed] of [
+    ['return self.', false],
+    ['return self.hist', false],
+    ['return self.history', true],
+  ] as const) {
+    const row = new Float32Array(tok.size).fill(0);
+    row[eos] = 5;
+    m.apply(0, row, generated);
+    assert.equal(row[eos] > Number.NEGATIVE_INFINITY, endAllowed, generated);
+  }
+  // Nothing legal left (another processor removed every continuation of "hist"): unconstrained, the end included.
+  const row = new Float32Array(tok.size).fill(Number.NEGATIVE_INFINITY);
+  row[eos] = 5;
+  row[tok.encode('zzz')[0]] = 1;
+  const step = m.apply(0, row, 'return self.hist');
+  assert.equal(step.masked, 0);
+  assert.equal(row[eos], 5);
+});
