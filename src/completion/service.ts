@@ -316,7 +316,10 @@ export class CompletionService implements CompletionBackend {
     const refresh = req.options?.refreshWindow ?? 0;
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
     // Token healing: the prompt stops before the last token's text, which the model writes again.
-    let tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix) : '';
+    // Indentation is healed in the spm layout only, where bench/monitors measured it to help.
+    const layout = req.options?.promptLayout ?? 'psm';
+    const healIndent = layout === 'spm' && linePrefix.trim() === '';
+    let tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix, { whitespace: healIndent }) : '';
     const promptCursor = cursor - tail.length;
     // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
     const useMonitors = req.options?.monitors ?? true;
@@ -335,7 +338,7 @@ export class CompletionService implements CompletionBackend {
         budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: this.opts.maxContextTokens ?? DEFAULT_PROMPT_BUDGET.maxContextTokens, reserveTokens: maxTokens },
         signal,
         hide: tail.length,
-        layout: req.options?.promptLayout,
+        layout,
       });
     } catch (e) {
       if (signal.aborted) return emptyResult('cancelled', { loadMs, encodeMs: performance.now() - tEncode, totalMs: performance.now() - t0 });

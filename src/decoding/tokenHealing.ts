@@ -10,7 +10,9 @@
 // exactly one token, the one that ends at the cursor, and only when
 //   - some other token of the vocabulary starts with its text (else the model cannot write a
 //     longer token there and healing changes nothing),
-//   - it is not whitespace only (indentation at a line start: not measured to help),
+//   - it is not whitespace only, except indentation in the spm layout (the service decides:
+//     at line starts bench/monitors measured +6 points next-line exact match in spm, nothing in
+//     psm; whitespace in mid-line was not measured),
 //   - it holds whole characters (a UTF-8 character split across tokens is left alone),
 // and never across a line break (only the cursor line's text is looked at).
 //

@@ -169,6 +169,23 @@ for (const layout of ['psm', 'spm'] as const) {
   }
 }
 
+test('indentation is healed in the spm layout only (where it was measured to help), never mid-line whitespace', async () => {
+  const model = new OracleModel(['        return self.items']);
+  const svc = service(model);
+  const { text } = docWith('        ');
+  svc.open('/ws/indent.py', text, 'python');
+  const indentTail = healingTail(tok, '        ', { whitespace: true });
+  assert.ok(indentTail.length > 0 && indentTail.trim() === '');
+  const seen = async (layout: 'psm' | 'spm'): Promise<string | undefined> => {
+    const r = await svc.complete({ path: '/ws/indent.py', line: 2, col: 8, options: { mode: 'line', monitors: false, promptLayout: layout } });
+    assert.match(r.completion, /^return self\.items #\d+$/, `${layout}: the text after the cursor`);
+    return model.promptSeen(r);
+  };
+  const full = text.slice(0, text.indexOf('        \n') + 8);
+  assert.equal(await seen('spm'), full.slice(0, full.length - indentTail.length), 'spm: the indentation token is backed off');
+  assert.equal(await seen('psm'), full, 'psm: not healed');
+});
+
 test('healing composes with the dereference monitor: the first token starts with `.` and the member is legal', async () => {
   const src = readFileSync(join(__dirname, '../../fixtures/monitors/inventory.py'), 'utf8');
   const at = src.indexOf('    def total(self) -> int:\n') + '    def total(self) -> int:\n'.length;
