@@ -116,8 +116,8 @@ export class CompletionService implements CompletionBackend {
 
   constructor(opts: CompletionServiceOptions) {
     this.opts = opts;
-    this.monitoring = new Monitoring(opts.monitoring);
     this.log = opts.log ?? silentLogger;
+    this.monitoring = new Monitoring(opts.monitoring, (message) => this.log.warn(message));
     this.loader = opts.loader ?? loadOnnxModel;
     this.updaters = {
       prefix: prefixReuse,

@@ -2,7 +2,12 @@
 // file, characters waiting to be parsed; indexing can be aborted and resumed.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setGrammarDir } from '../../../src/analysis/grammars';
 import { Monitoring } from '../../../src/completion/monitoring';
+import { fixtureTokenizer } from '../monitors/helpers';
 
 const owned: Monitoring[] = [];
 after(() => {
@@ -38,4 +43,24 @@ test('indexing stops when aborted and picks up the rest later', async () => {
   assert.equal(await m.indexWorkspace(ac.signal), 0);
   assert.equal(await m.indexWorkspace(), 5);
   assert.equal(await m.indexWorkspace(), 0, 'nothing left');
+});
+
+test('a grammar that cannot load is reported once (the monitors stay off for those documents)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'slip-grammar-'));
+  try {
+    writeFileSync(join(dir, 'tree-sitter-go.wasm'), 'not wasm');
+    setGrammarDir(dir);
+    const messages: string[] = [];
+    const m = new Monitoring({}, (msg) => messages.push(msg));
+    owned.push(m);
+    m.open('/ws/a.go', 'package main\n', 'go');
+    m.open('/ws/b.go', 'package main\n', 'go');
+    const tok = fixtureTokenizer();
+    for (const p of ['/ws/a.go', '/ws/b.go']) assert.equal(await m.monitorsFor(p, 'package main\n', 5, tok, new AbortController().signal), null);
+    assert.equal(messages.length, 1, messages.join('\n'));
+    assert.match(messages[0], /static analysis unavailable/);
+  } finally {
+    setGrammarDir(join(__dirname, '../../../grammars'));
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
