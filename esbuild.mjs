@@ -1,6 +1,7 @@
 // Bundles the extension and the CLI. `vscode` is provided by the editor and
 // `onnxruntime-node` carries a native binary, so both stay external.
 import * as esbuild from 'esbuild';
+import { webTreeSitterCjs } from './scripts/esbuild-plugins.mjs';
 
 const production = process.argv.includes('--production');
 const common = {
@@ -11,6 +12,7 @@ const common = {
   sourcemap: !production,
   minify: production,
   external: ['vscode', 'onnxruntime-node'],
+  plugins: [webTreeSitterCjs],
   logLevel: 'info',
 };
 

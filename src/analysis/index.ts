@@ -86,23 +86,27 @@ export class SymbolIndex implements ModuleLookup {
 
   /** Registers an open document; its analysis follows its edits. The caller keeps owning it. */
   attach(doc: DocumentAnalysis): void {
+    if (!this.has(doc.path)) this.resolved.clear();
     this.open.set(doc.path, doc);
   }
 
   detach(path: string): void {
     this.open.delete(path);
+    if (!this.workspace.has(path)) this.resolved.clear();
   }
 
   /** Adds or replaces a workspace file (not necessarily open); it is parsed on demand or by indexPending(). Returns whether it was taken. */
   addFile(path: string, text: string, languageId = languageIdForPath(path)): boolean {
     if (!languageId || !grammarForLanguageId(languageId) || text.length > this.maxChars) return false;
     if (!this.workspace.has(path) && this.workspace.size >= this.maxFiles) return false;
+    if (!this.has(path)) this.resolved.clear();
     this.workspace.set(path, { path, languageId, text, analysis: null });
     return true;
   }
 
   removeFile(path: string): void {
     this.workspace.delete(path);
+    if (!this.open.has(path)) this.resolved.clear();
   }
 
   /** Parses every not-yet-analysed workspace file, in slices, until done or aborted. */
@@ -210,6 +214,7 @@ export class SymbolIndex implements ModuleLookup {
   dispose(): void {
     this.workspace.clear();
     this.open.clear();
+    this.resolved.clear();
   }
 
   private *knownPaths(): Iterable<string> {
@@ -221,10 +226,20 @@ export class SymbolIndex implements ModuleLookup {
     return this.open.has(path) || this.workspace.has(path);
   }
 
+  /**
+   * Module path resolutions by (importer, spec, language); cleared whenever the set of known
+   * paths changes. An absolute Python import scans every known path, and the monitors resolve
+   * the same imports for every request.
+   */
+  private readonly resolved = new Map<string, string | null>();
+
   private resolvePath(fromPath: string, spec: string, lang: AnalysisLang): string | null {
-    if (lang === 'python') return this.resolvePython(fromPath, spec);
-    if (lang === 'ecmascript') return this.resolveEcma(fromPath, spec);
-    return null;
+    const key = `${lang}\u0000${fromPath}\u0000${spec}`;
+    const hit = this.resolved.get(key);
+    if (hit !== undefined) return hit;
+    const p = lang === 'python' ? this.resolvePython(fromPath, spec) : lang === 'ecmascript' ? this.resolveEcma(fromPath, spec) : null;
+    this.resolved.set(key, p);
+    return p;
   }
 
   private resolvePython(fromPath: string, spec: string): string | null {

@@ -35,6 +35,9 @@ Commands:
       --max-tokens N       Most tokens to generate (default 64)
       --mode M             line | block | auto (default auto)
       --no-monitors        Decode without monitor-guided masking (on by default)
+      --no-token-healing   Keep the prompt's last token even when it is part of a longer one
+                           (a lone "." before a member); healing is on by default
+      --layout L           psm | spm: fill-in-the-middle part order (default psm)
       --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason,
                            monitorInterventions}
 
@@ -154,6 +157,8 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     'max-tokens': { type: 'string' },
     mode: { type: 'string' },
     'no-monitors': { type: 'boolean' },
+    'no-token-healing': { type: 'boolean' },
+    layout: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -166,6 +171,8 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
   const maxTokens = positiveInt(values['max-tokens'], '--max-tokens');
   const mode = values.mode;
   if (mode !== undefined && mode !== 'line' && mode !== 'block' && mode !== 'auto') throw new UsageError(`--mode takes line, block or auto, got ${JSON.stringify(mode)}`);
+  const layout = values.layout;
+  if (layout !== undefined && layout !== 'psm' && layout !== 'spm') throw new UsageError(`--layout takes psm or spm, got ${JSON.stringify(layout)}`);
 
   let text: string;
   try {
@@ -179,7 +186,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     const t0 = performance.now();
     await load(svc);
     const loadMs = performance.now() - t0;
-    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode, monitors: !values['no-monitors'] } });
+    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode, monitors: !values['no-monitors'], tokenHealing: !values['no-token-healing'], promptLayout: layout } });
     if (result.stopReason === 'skipped') throw new Error(`skipped ${file}: ${result.skippedReason}`);
     // The model was loaded before the request (to tell model errors apart): count it in as the request's own.
     const t = result.timings;

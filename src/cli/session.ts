@@ -170,6 +170,7 @@ const ENUMS: Record<string, readonly string[]> = {
   cache: ['pie', 'full', 'prefix', 'conflict'],
   speculation: ['off', 'copyspec', 'recycling', 'auto'],
   mode: ['line', 'block', 'auto'],
+  promptLayout: ['psm', 'spm'],
 };
 
 /**
@@ -189,8 +190,16 @@ function optionsOf(v: Json | undefined): CompletionOptions {
     const x = v[key];
     if (x !== undefined && (typeof x !== 'number' || !Number.isInteger(x) || x < 0)) throw new RequestError(`options.${key} must be a non-negative integer`);
   }
-  for (const key of ['monitors', 'completionCache']) {
+  for (const key of ['monitors', 'tokenHealing', 'completionCache']) {
     if (v[key] !== undefined && typeof v[key] !== 'boolean') throw new RequestError(`options.${key} must be true or false`);
+  }
+  const hints = v.memberHints;
+  if (hints !== undefined) {
+    const ok = typeof hints === 'object' && hints !== null && !Array.isArray(hints) && Array.isArray(hints.names) && hints.names.every((n) => typeof n === 'string');
+    if (!ok) throw new RequestError('options.memberHints must be {"receiverEnd": [line, col], "names": [string, ...]}');
+    // The protocol's [line, col] pairs become the service's { line, col }.
+    const [line, col] = position(hints.receiverEnd, 'options.memberHints.receiverEnd');
+    v.memberHints = { receiverEnd: { line, col }, names: hints.names };
   }
   return v as CompletionOptions;
 }

@@ -9,7 +9,7 @@ import type { KvCache } from '../engine/kvCache';
 import type { TokenizerLike } from '../engine/types';
 import type { StepModel } from '../decoding/generate';
 import { applyEdits, LineIndex } from './documentText';
-import { DocumentPrompt, markersOf } from './pie/documentPrompt';
+import { DocumentPrompt, markersOf, type FimLayout } from './pie/documentPrompt';
 import { updateCache } from './pie/cacheUpdate';
 import { DEFAULT_PROMPT_BUDGET, promptPath, type FimPrompt, type PromptBudget } from './prompt';
 import type { CacheMode, DocumentEdit } from './types';
@@ -60,7 +60,7 @@ export function cacheUpdater(mode: CacheMode, refreshWindow = 0): CacheUpdater {
   return {
     name: mode,
     async update({ model, cache, target, signal }) {
-      const out = await updateCache(model, cache, target.tokens, { mode, refreshWindow, refreshEnd: target.markers.suffix, signal });
+      const out = await updateCache(model, cache, target.tokens, { mode, refreshWindow, refreshEnd: target.beforeEnd, signal });
       return { logits: out.logits, reusedTokens: out.reused, encodedTokens: out.encoded };
     },
   };
@@ -79,6 +79,10 @@ export interface SessionUpdateOptions {
   updater: CacheUpdater;
   budget: PromptBudget;
   signal?: AbortSignal;
+  /** Characters before the cursor the prompt leaves out (token healing; default 0). */
+  hide?: number;
+  /** Order of the prompt's parts (default 'psm'). */
+  layout?: FimLayout;
 }
 
 export interface SessionUpdate extends CacheUpdateOutcome {
@@ -158,9 +162,12 @@ export class DocumentSession {
     return this.lines.offsetAt(line, col);
   }
 
-  /** Moves the prompt's cursor (building the prompt on first use) and brings the cache to it. */
+  /**
+   * Moves the prompt's cursor (building the prompt on first use) and brings the cache to it.
+   * With `hide`, the prompt's text before the cursor ends that many characters earlier.
+   */
   async update(cursor: number, opts: SessionUpdateOptions): Promise<SessionUpdate> {
-    const prompt = this.fimPrompt(cursor, opts.budget);
+    const prompt = this.fimPrompt(cursor, opts.budget, opts.hide ?? 0, opts.layout ?? 'psm');
     const cache = this.cache;
     const previous = this.lastPrompt;
     const changes = this.pending;
@@ -176,7 +183,7 @@ export class DocumentSession {
     return { ...out, prompt };
   }
 
-  private fimPrompt(cursor: number, budget: PromptBudget): FimPrompt {
+  private fimPrompt(cursor: number, budget: PromptBudget, hide: number, layout: FimLayout): FimPrompt {
     if (!this.prompt) {
       // Text budget: the context minus room for generation, the four control tokens and the path header.
       const maxTokens = Math.max(16, budget.maxContextTokens - budget.reserveTokens - 4 - HEADER_ALLOWANCE);
@@ -185,17 +192,21 @@ export class DocumentSession {
         beforeShare: budget.beforeShare,
         edgeShare: 1 - budget.beforeFill,
       });
-    } else this.prompt.setCursor(cursor);
+    }
+    this.prompt.setLayout(layout);
+    this.prompt.setCursor(cursor, hide);
     const p = this.prompt;
     const tokens = p.tokens();
-    const layout = p.layout();
+    const parts = p.layout();
     const [start, end] = p.window;
     const lines = this.lines;
     return {
       tokens,
-      markers: { fileSep: 0, prefix: layout.beforeStart - 1, suffix: layout.beforeEnd, middle: layout.afterEnd },
+      markers: { fileSep: 0, ...parts.markers },
+      beforeEnd: parts.beforeEnd,
       before: this.textValue.slice(start, p.cursor),
-      after: this.textValue.slice(p.cursor, end),
+      after: this.textValue.slice(p.afterStart, end),
+      hidden: p.hidden,
       start,
       end,
       window: { startLine: lines.positionAt(start)[0], endLine: lines.positionAt(end)[0] + 1 },

@@ -34,7 +34,14 @@ export class Monitoring {
   private readonly maxPendingChars: number;
   private pendingChars = 0;
 
-  constructor(limits: MonitoringLimits = {}) {
+  /** Distinct failure messages already reported (a grammar that cannot load fails for every document). */
+  private readonly reported = new Set<string>();
+
+  constructor(
+    limits: MonitoringLimits = {},
+    /** Told once per distinct message when the analysis fails (the monitors then stay off for that document). */
+    private readonly onError: (message: string) => void = () => {},
+  ) {
     this.maxFileChars = limits.maxFileChars ?? 500_000;
     this.maxPendingChars = limits.maxPendingChars ?? 32_000_000;
     this.workspace = new WorkspaceAnalysis({ maxFiles: limits.maxFiles ?? 2000, maxChars: 1_000_000 });
@@ -43,7 +50,10 @@ export class Monitoring {
   open(path: string, text: string, languageId?: string): void {
     const lid = languageId ?? languageIdForPath(path);
     if (!lid) return;
-    const ready = this.workspace.open(path, text, lid).catch(() => null);
+    const ready = this.workspace.open(path, text, lid).catch((e: unknown) => {
+      this.report(e);
+      return null;
+    });
     this.docs.set(path, { languageId: lid, ready });
     // Parse in the background (time-sliced) so that the first request finds the tree ready.
     void ready.then((doc) => doc?.getTree().catch(() => null));
@@ -94,19 +104,33 @@ export class Monitoring {
    * session has it), or null when none applies. Starts the analysis (parse of the document
    * and of what it imports); callers race it against their own budget.
    */
-  async monitorsFor(path: string, text: string, cursor: number, tokenizer: TokenizerLike, signal: AbortSignal): Promise<Monitors | null> {
+  async monitorsFor(
+    path: string,
+    text: string,
+    cursor: number,
+    tokenizer: TokenizerLike,
+    signal: AbortSignal,
+    cursorMembers?: { receiverEnd: number; names: readonly string[] },
+  ): Promise<Monitors | null> {
     const tracked = this.docs.get(path);
     if (!tracked) return null;
     const doc = await tracked.ready;
     if (!doc || signal.aborted || this.docs.get(path) !== tracked) return null;
     // Edits that arrived while the grammar loaded went nowhere: catch up with the whole text.
     if (doc.text !== text) doc.setText(text);
-    return createMonitors({ analysis: this.workspace.index, tokenizer, document: doc, cursorOffset: cursor, languageId: tracked.languageId, signal });
+    return createMonitors({ analysis: this.workspace.index, tokenizer, document: doc, cursorOffset: cursor, languageId: tracked.languageId, signal, cursorMembers });
   }
 
   dispose(): void {
     this.docs.clear();
     this.workspace.dispose();
+  }
+
+  private report(e: unknown): void {
+    const message = `static analysis unavailable: ${e instanceof Error ? e.message : String(e)}`;
+    if (this.reported.has(message)) return;
+    this.reported.add(message);
+    this.onError(message);
   }
 }
 

@@ -1,6 +1,7 @@
-// The fill-in-the-middle prompt, in the layout the default model is trained on:
+// The fill-in-the-middle prompt, in the layouts the default model is trained on:
 //
-//   <|file_sep|>{path}\n<|fim_prefix|>{before}<|fim_suffix|>{after}<|fim_middle|>
+//   psm  <|file_sep|>{path}\n<|fim_prefix|>{before}<|fim_suffix|>{after}<|fim_middle|>
+//   spm  <|file_sep|>{path}\n<|fim_prefix|><|fim_suffix|>{after}<|fim_middle|>{before}
 //
 // Control tokens are inserted as ids; the three text parts are tokenized separately as plain
 // text (so a file that contains "<|fim_prefix|>" cannot forge a marker).
@@ -62,9 +63,16 @@ export interface FimPrompt {
   tokens: number[];
   /** Token indices of the control tokens (fileSep is 0). */
   markers: { fileSep: number; prefix: number; suffix: number; middle: number };
-  /** The document text the prompt covers: before = text[start, cursor), after = text[cursor, end). */
+  /** Token index just past the text before the cursor (psm: the <|fim_suffix|> marker; spm: the prompt's end). */
+  beforeEnd: number;
+  /**
+   * The document text the prompt covers: before = text[start, cursor − hidden), after =
+   * text[cursor, end) (hidden: characters left out for token healing, usually 0).
+   */
   before: string;
   after: string;
+  /** Characters of the document between `before` and `after` left out of the prompt (token healing). */
+  hidden: number;
   /** UTF-16 offsets of the covered range in the document. */
   start: number;
   end: number;

@@ -11,6 +11,8 @@ import { generate, type GenerationStop } from '../decoding/generate';
 import { generationConfig, type BlockContext } from '../decoding/generationConfig';
 import { banIdsFrom, type LogitsProcessor } from '../decoding/logitsProcessors';
 import { lexSyntaxFor } from '../decoding/monitors/lexer';
+import { stoppingCriteria } from '../decoding/stopping';
+import { afterTail, healingProcessor, healingTail, stripTail } from '../decoding/tokenHealing';
 import { languageIdForPath } from '../analysis/grammars';
 import { checkDocument, DEFAULT_GUARD_LIMITS } from './documentGuards';
 import { applyEdits } from './documentText';
@@ -114,8 +116,8 @@ export class CompletionService implements CompletionBackend {
 
   constructor(opts: CompletionServiceOptions) {
     this.opts = opts;
-    this.monitoring = new Monitoring(opts.monitoring);
     this.log = opts.log ?? silentLogger;
+    this.monitoring = new Monitoring(opts.monitoring, (message) => this.log.warn(message));
     this.loader = opts.loader ?? loadOnnxModel;
     this.updaters = {
       prefix: prefixReuse,
@@ -313,10 +315,16 @@ export class CompletionService implements CompletionBackend {
     const cacheMode = req.options?.cache ?? 'pie';
     const refresh = req.options?.refreshWindow ?? 0;
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
+    // Token healing: the prompt stops before the last token's text, which the model writes again.
+    // Indentation is healed in the spm layout only, where bench/monitors measured it to help.
+    const layout = req.options?.promptLayout ?? 'psm';
+    const healIndent = layout === 'spm' && linePrefix.trim() === '';
+    let tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix, { whitespace: healIndent }) : '';
+    const promptCursor = cursor - tail.length;
     // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
     const useMonitors = req.options?.monitors ?? true;
     const monitorsReady = useMonitors
-      ? this.monitoring.monitorsFor(doc.path, text, cursor, tokenizer, signal).catch((e: unknown) => {
+      ? this.monitoring.monitorsFor(doc.path, text, promptCursor, tokenizer, signal, memberHintsAt(session, req)).catch((e: unknown) => {
           this.log.warn(`monitors unavailable: ${e instanceof Error ? e.message : String(e)}`);
           return null;
         })
@@ -329,14 +337,21 @@ export class CompletionService implements CompletionBackend {
         updater,
         budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: this.opts.maxContextTokens ?? DEFAULT_PROMPT_BUDGET.maxContextTokens, reserveTokens: maxTokens },
         signal,
+        hide: tail.length,
+        layout,
       });
     } catch (e) {
       if (signal.aborted) return emptyResult('cancelled', { loadMs, encodeMs: performance.now() - tEncode, totalMs: performance.now() - t0 });
       throw e;
     }
     const encodeMs = performance.now() - tEncode;
-    const monitors = await withinBudget(monitorsReady, this.opts.monitorBudgetMs ?? 25, signal);
+    // A window that starts inside the tail (a line longer than the whole budget) cannot hide it:
+    // then neither the healing nor the monitors (analysed at the healed cursor) apply.
+    const healedAsPlanned = update.prompt.hidden === tail.length;
+    const monitors = healedAsPlanned ? await withinBudget(monitorsReady, this.opts.monitorBudgetMs ?? 25, signal) : null;
+    if (!healedAsPlanned) tail = '';
     const processors: LogitsProcessor[] = [banIdsFrom(tokenizer.size)];
+    if (tail !== '') processors.push(healingProcessor(tokenizer, tail));
     if (monitors) processors.push(monitors.processor);
 
     const config = generationConfig(tokenizer, {
@@ -350,6 +365,8 @@ export class CompletionService implements CompletionBackend {
       tokenizer,
       signal,
       processors,
+      // The stopping rules judge the text after the healed tail, i.e. from the editor's cursor.
+      criteria: afterTail(stoppingCriteria(config), tail),
       onToken: () => {
         if (firstTokenAt === 0) firstTokenAt = performance.now();
       },
@@ -369,7 +386,7 @@ export class CompletionService implements CompletionBackend {
     const counts = { reusedTokens: update.reusedTokens, encodedTokens: update.encodedTokens };
     if (gen.stop === 'cancelled' || doc.closed) return { ...emptyResult('cancelled', timings), ...counts };
 
-    const completion = postprocess(gen.text, { linePrefix, suffix: text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS), mode }, this.opts.filters ?? DEFAULT_FILTERS);
+    const completion = postprocess(stripTail(gen.text, tail), { linePrefix, suffix: text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS), mode }, this.opts.filters ?? DEFAULT_FILTERS);
     return {
       completion,
       completions: completion === '' ? [] : [completion],
@@ -474,6 +491,12 @@ export function blockContext(textBeforeCursor: string, linePrefix: string): Bloc
     break;
   }
   return { indent, opensBlock: false };
+}
+
+/** The request's member hints (editor oracle) with the receiver's end as a document offset. */
+function memberHintsAt(session: DocumentSession, req: CompletionRequest): { receiverEnd: number; names: readonly string[] } | undefined {
+  const h = req.options?.memberHints;
+  return h && h.names.length > 0 ? { receiverEnd: session.offsetAt(h.receiverEnd.line, h.receiverEnd.col), names: h.names } : undefined;
 }
 
 function stopReasonOf(stop: GenerationStop): CompletionResult['stopReason'] {

@@ -15,6 +15,15 @@ export interface CompletionOptions {
   drafts?: number;
   /** Monitor-guided decoding (default true). */
   monitors?: boolean;
+  /**
+   * Token healing (default true): a prompt ending inside what would be a longer token (`self.`,
+   * `self.ite`, `=`) backs off by that token, whose text the model writes again (decoding/tokenHealing.ts).
+   */
+  tokenHealing?: boolean;
+  /** Fill-in-the-middle part order (default 'psm'); see completion/pie/documentPrompt.ts. */
+  promptLayout?: 'psm' | 'spm';
+  /** Members of the receiver at the cursor from another source (the editor's language server), unioned with the analysis. */
+  memberHints?: MemberHints;
   /** 'line' stops at end of line, 'block' at the end of the enclosing block, 'auto' decides from the cursor. */
   mode?: 'line' | 'block' | 'auto';
   /**
@@ -22,6 +31,16 @@ export interface CompletionOptions {
    * cache when the user typed into a shown completion? Default true; benchmarks set false.
    */
   completionCache?: boolean;
+}
+
+/**
+ * Legal members for the member access at the cursor, from outside the static analysis (the
+ * editor asks VS Code's completion providers: editor/memberOracle.ts).
+ */
+export interface MemberHints {
+  /** Zero-based line / UTF-16 column where the receiver expression ends (its `.` or `->` starts there). */
+  receiverEnd: { line: number; col: number };
+  names: string[];
 }
 
 /** A text edit in zero-based (line, UTF-16 column) coordinates, as VS Code reports them. */

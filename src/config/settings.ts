@@ -27,6 +27,12 @@ export interface Settings {
   speculation: SpeculationMode;
   drafts: number;
   monitors: boolean;
+  /** Fill-in-the-middle part order sent to the model. */
+  promptLayout: 'psm' | 'spm';
+  /** Union the monitors' legal members with VS Code's completion providers at the cursor (default off). */
+  languageServerMembers: boolean;
+  /** How long a completion waits for those providers after the debounce, ms. */
+  languageServerBudgetMs: number;
   /** Serve the rest of a shown completion while the user types through it, without the model. */
   completionCache: boolean;
   /** How many recent completions the latency report keeps. */
@@ -67,6 +73,9 @@ export const DEFAULTS: Readonly<Settings> = {
   speculation: 'auto',
   drafts: 3,
   monitors: true,
+  promptLayout: 'psm',
+  languageServerMembers: false,
+  languageServerBudgetMs: 50,
   completionCache: true,
   latencyReportSize: 50,
 };
@@ -82,6 +91,7 @@ export const NUMBER_BOUNDS: Readonly<Record<NumericKey, readonly [number, number
   threads: [0, 256],
   refreshWindow: [0, 4096],
   drafts: [1, 8],
+  languageServerBudgetMs: [1, 2000],
   latencyReportSize: [1, 1000],
 };
 
@@ -89,7 +99,8 @@ export const ENUM_VALUES = {
   mode: ['auto', 'line', 'block'],
   cache: ['pie', 'full', 'prefix', 'conflict'],
   speculation: ['auto', 'off', 'copyspec', 'recycling'],
-} as const satisfies Record<'mode' | 'cache' | 'speculation', readonly string[]>;
+  promptLayout: ['psm', 'spm'],
+} as const satisfies Record<'mode' | 'cache' | 'speculation' | 'promptLayout', readonly string[]>;
 
 type NumericKey = { [K in keyof Settings]: Settings[K] extends number ? K : never }[keyof Settings];
 export type SettingKey = keyof Settings;
@@ -115,6 +126,9 @@ export function parseSettings(get: RawGetter): Settings {
     speculation: oneOf(get('speculation'), ENUM_VALUES.speculation, DEFAULTS.speculation),
     drafts: int(get, 'drafts'),
     monitors: bool(get('monitors'), DEFAULTS.monitors),
+    promptLayout: oneOf(get('promptLayout'), ENUM_VALUES.promptLayout, DEFAULTS.promptLayout),
+    languageServerMembers: bool(get('languageServerMembers'), DEFAULTS.languageServerMembers),
+    languageServerBudgetMs: int(get, 'languageServerBudgetMs'),
     completionCache: bool(get('completionCache'), DEFAULTS.completionCache),
     latencyReportSize: int(get, 'latencyReportSize'),
   };
@@ -155,6 +169,7 @@ export function completionOptions(settings: Settings): CompletionOptions {
     drafts: settings.drafts,
     monitors: settings.monitors,
     mode: settings.mode,
+    promptLayout: settings.promptLayout,
   };
 }
 

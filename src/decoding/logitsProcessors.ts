@@ -9,7 +9,15 @@ export interface LogitsContext {
   generated: readonly number[];
 }
 
-/** Edits `logits` ([vocab] float32, one row) in place; -Infinity forbids an id. */
+/**
+ * Edits `logits` ([vocab] float32, one row) in place; -Infinity forbids an id.
+ *
+ * Contract for every processor (the monitors', token healing's): prefix-pure. The edit depends
+ * only on `ctx.generated` (and on what the processor was built with), never on which rows it
+ * saw before, so speculative verification may apply it to each verified position of a draft
+ * tree in any order, and superposed decoding once per draft, and get exactly what greedy
+ * decoding along the same path gets (greedy acceptance stays lossless).
+ */
 export type LogitsProcessor = (logits: Float32Array, ctx: LogitsContext) => void;
 
 /** Forbids the listed ids. */

@@ -10,6 +10,8 @@ import type { Ctx } from '../ctx';
 import { alternatives } from './alternatives';
 import type { DocumentSync } from './documentSync';
 import { sampleFrom } from './latency';
+import { askMembers, memberAccessAt } from './memberOracle';
+import type { MemberHints } from '../completion/types';
 import { RequestGate } from './requestGate';
 
 /** Text after the cursor the cache compares: enough to tell "same place" from "edited nearby". */
@@ -57,7 +59,10 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
 
     const cancel = abortOnCancel(token);
     const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
-    const ticket = await this.gate.enter(explicit ? 0 : settings.debounceMs, cancel.signal);
+    const entering = this.gate.enter(explicit ? 0 : settings.debounceMs, cancel.signal);
+    // The language server's members (optional monitor oracle) are asked for during the debounce.
+    const hints = settings.monitors && settings.languageServerMembers ? languageServerMembers(document, position, settings.languageServerBudgetMs, cancel.signal, entering) : undefined;
+    const ticket = await entering;
     if (!ticket) {
       cancel.dispose();
       return undefined;
@@ -66,12 +71,13 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
       const backend = await this.ctx.readyBackend();
       if (!backend || ticket.signal.aborted || !this.sync.isOpen(document)) return undefined;
 
+      const memberHints = await hints;
       const result = await backend.complete({
         path,
         line: position.line,
         col: position.character,
         maxTokens: settings.maxTokens,
-        options: completionOptions(settings),
+        options: memberHints ? { ...completionOptions(settings), memberHints } : completionOptions(settings),
         signal: ticket.signal,
       });
       if (ticket.signal.aborted || result.stopReason === 'cancelled') return undefined;
@@ -93,6 +99,14 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
       cancel.dispose();
     }
   }
+}
+
+/** The completion providers' members at a member access under the cursor, within the budget (editor/memberOracle.ts). */
+function languageServerMembers(document: vscode.TextDocument, position: vscode.Position, budgetMs: number, signal: AbortSignal, ready: Promise<unknown>): Promise<MemberHints | undefined> | undefined {
+  const query = memberAccessAt(document.lineAt(position.line).text.slice(0, position.character), position.line, document.languageId);
+  if (!query) return undefined;
+  const execute = (trigger: string | undefined) => vscode.commands.executeCommand<vscode.CompletionList | undefined>('vscode.executeCompletionItemProvider', document.uri, position, trigger);
+  return askMembers(query, execute, budgetMs, signal, ready);
 }
 
 /** Ghost text inserted at the cursor (an empty range: nothing after the cursor is replaced). */

@@ -1,11 +1,18 @@
-// The prompt of one document in natural order, kept token-exact across edits:
+// The prompt of one document, kept token-exact across edits, in one of the two layouts the
+// default model was trained on:
 //
-//   [<|file_sep|> path "\n"] <|fim_prefix|> before <|fim_suffix|> after <|fim_middle|>
+//   psm  [<|file_sep|> path "\n"] <|fim_prefix|> before <|fim_suffix|> after <|fim_middle|>
+//   spm  [<|file_sep|> path "\n"] <|fim_prefix|> <|fim_suffix|> after <|fim_middle|> before
 //
-// where before = text[windowStart, cursor) and after = text[cursor, windowEnd). Text edits,
-// cursor moves and window slides all become char edits of the two segments, which
+// where before = text[windowStart, cursor) and after = text[cursor + hidden, windowEnd). Text
+// edits, cursor moves and window slides all become char edits of the two segments, which
 // SegmentTokens turns into exact token updates; the caller diffs the flat token list
 // against its KV cache (tokenDiff.ts) to get PIE splices.
+//
+// `hidden` (token healing, decoding/tokenHealing.ts) leaves the last few characters before the
+// editor's cursor out of the prompt, so that the model writes them again as the start of a
+// whole token: hiding them is an edit at the end of `before` (one token deleted), not a
+// re-encode. The next edit or cursor move first puts them back.
 
 import type { TokenizerLike } from '../../engine/types.js';
 import { SegmentTokens, type TextEdit } from './segmentTokens.js';
@@ -28,13 +35,19 @@ export interface WindowPolicy {
 
 export const DEFAULT_WINDOW: WindowPolicy = { maxTokens: 1536, beforeShare: 0.7, edgeShare: 0.1 };
 
+/** Order of the prompt's parts (see the file comment). */
+export type FimLayout = 'psm' | 'spm';
+
 /** Token index ranges of the flat prompt's parts. */
 export interface PromptLayout {
   beforeStart: number;
+  /** Just past the text before the cursor (psm: the <|fim_suffix|> marker; spm: the prompt's end). */
   beforeEnd: number;
   afterStart: number;
   afterEnd: number;
   length: number;
+  /** Token indices of the three FIM markers. */
+  markers: { prefix: number; suffix: number; middle: number };
 }
 
 export function markersOf(tokenizer: TokenizerLike): PromptMarkers {
@@ -48,7 +61,11 @@ export function markersOf(tokenizer: TokenizerLike): PromptMarkers {
 
 export class DocumentPrompt {
   private doc: string;
+  /** End of `before` (the editor's cursor minus the hidden characters). */
   private cursorOffset: number;
+  /** Characters after `cursorOffset` that neither segment holds (token healing). */
+  private hiddenChars = 0;
+  private kind: FimLayout = 'psm';
   private windowStart = 0;
   private windowEnd: number;
   private readonly header: number[];
@@ -85,25 +102,56 @@ export class DocumentPrompt {
     return this.doc;
   }
 
+  /** Where `before` ends: the editor's cursor minus `hidden`. */
   get cursor(): number {
     return this.cursorOffset;
+  }
+
+  /** Characters between `cursor` and the start of `after` that the prompt leaves out. */
+  get hidden(): number {
+    return this.hiddenChars;
+  }
+
+  /** Where `after` starts: the editor's cursor. */
+  get afterStart(): number {
+    return this.cursorOffset + this.hiddenChars;
+  }
+
+  get fimLayout(): FimLayout {
+    return this.kind;
+  }
+
+  /** Switches the part order; the segments stay as they are (the token diff then moves them). */
+  setLayout(kind: FimLayout): void {
+    this.kind = kind;
   }
 
   get window(): [number, number] {
     return [this.windowStart, this.windowEnd];
   }
 
-  /** The whole prompt, ending with <|fim_middle|> (generation continues after it). */
+  /** The whole prompt; generation continues after its last token (psm: <|fim_middle|>; spm: the text before the cursor). */
   tokens(): number[] {
-    return [...this.header, this.markers.fimPrefix, ...this.before.tokens, this.markers.fimSuffix, ...this.after.tokens, this.markers.fimMiddle];
+    const { fimPrefix, fimSuffix, fimMiddle } = this.markers;
+    if (this.kind === 'spm') return [...this.header, fimPrefix, fimSuffix, ...this.after.tokens, fimMiddle, ...this.before.tokens];
+    return [...this.header, fimPrefix, ...this.before.tokens, fimSuffix, ...this.after.tokens, fimMiddle];
   }
 
   layout(): PromptLayout {
-    const beforeStart = this.header.length + 1;
-    const beforeEnd = beforeStart + this.before.tokens.length;
+    const h = this.header.length;
+    const b = this.before.tokens.length;
+    const a = this.after.tokens.length;
+    if (this.kind === 'spm') {
+      const afterStart = h + 2;
+      const afterEnd = afterStart + a;
+      const beforeStart = afterEnd + 1;
+      return { beforeStart, beforeEnd: beforeStart + b, afterStart, afterEnd, length: beforeStart + b, markers: { prefix: h, suffix: h + 1, middle: afterEnd } };
+    }
+    const beforeStart = h + 1;
+    const beforeEnd = beforeStart + b;
     const afterStart = beforeEnd + 1;
-    const afterEnd = afterStart + this.after.tokens.length;
-    return { beforeStart, beforeEnd, afterStart, afterEnd, length: afterEnd + 1 };
+    const afterEnd = afterStart + a;
+    return { beforeStart, beforeEnd, afterStart, afterEnd, length: afterEnd + 1, markers: { prefix: h, suffix: beforeEnd, middle: afterEnd } };
   }
 
   /**
@@ -112,6 +160,8 @@ export class DocumentPrompt {
    */
   applyEdits(edits: readonly TextEdit[]): void {
     if (edits.length === 0) return;
+    // Edits are in document offsets, which the hidden characters are part of.
+    this.reveal();
     const sorted = [...edits].sort((x, y) => x.start - y.start);
     const ws = this.windowStart;
     const c = this.cursorOffset;
@@ -152,9 +202,44 @@ export class DocumentPrompt {
     this.fitBudget();
   }
 
-  /** Moves the cursor: the text between the old and new cursor changes segment. */
-  setCursor(offset: number): void {
+  /**
+   * Moves the cursor: the text between the old and new cursor changes segment. `hide` leaves
+   * that many characters before the cursor out of the prompt (token healing; clamped to the
+   * window): `before` then ends at offset - hide and `after` still starts at offset.
+   */
+  setCursor(offset: number, hide = 0): void {
     const c = clamp(offset, 0, this.doc.length);
+    const h = clamp(Math.floor(hide), 0, c);
+    if (c - h === this.cursorOffset && h === this.hiddenChars) return;
+    this.reveal();
+    this.moveCursor(c);
+    if (h > 0) this.hide(h);
+  }
+
+  /** Puts the hidden characters back at the end of `before`. */
+  private reveal(): void {
+    if (this.hiddenChars === 0) return;
+    const bLen = this.before.text.length;
+    const c = this.cursorOffset;
+    this.before.applyEdits([{ start: bLen, end: bLen, text: this.doc.slice(c, c + this.hiddenChars) }]);
+    this.cursorOffset = c + this.hiddenChars;
+    this.hiddenChars = 0;
+  }
+
+  /**
+   * Drops the last `h` characters of `before` (never past the window start). The budget is not
+   * re-checked: the prompt only got shorter, and the next move or edit reveals them first.
+   */
+  private hide(h: number): void {
+    const k = Math.min(h, this.cursorOffset - this.windowStart);
+    if (k <= 0) return;
+    const bLen = this.before.text.length;
+    this.before.applyEdits([{ start: bLen - k, end: bLen, text: '' }]);
+    this.cursorOffset -= k;
+    this.hiddenChars = k;
+  }
+
+  private moveCursor(c: number): void {
     if (c === this.cursorOffset) return;
     if (c < this.windowStart || c > this.windowEnd) {
       // The new window is sized from the old one's chars per token, which may not hold there.

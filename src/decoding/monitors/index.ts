@@ -7,7 +7,9 @@
 //                string the completion opened cannot take a newline
 //
 // Each monitor answers "unknown" whenever the analysis is unsure, and the set never masks every
-// token: if nothing the model would accept remains, the step runs unconstrained.
+// token: if nothing the model would accept remains, the step runs unconstrained. End and control
+// tokens are never masked, except right after `recv.` or inside a member name the dereference
+// monitor knows is incomplete (ending there would leave a member the receiver does not have).
 //
 // The masks are pure functions of (document at request time, cursor, generated text): the
 // document's analysis and text are snapshotted when the monitors are created, so a speculative
@@ -55,6 +57,12 @@ export interface CreateMonitorsOptions {
   languageId: string;
   /** Turn single monitors off (all on by default). */
   enable?: Partial<Record<MonitorName, boolean>>;
+  /**
+   * Members of the receiver whose chain ends at document offset `receiverEnd` (the member access
+   * at the cursor) from another oracle (the editor's language server); unioned with the
+   * analysis' legal set, or used alone where the analysis does not know the receiver.
+   */
+  cursorMembers?: { receiverEnd: number; names: readonly string[] };
   signal?: AbortSignal;
 }
 
@@ -81,6 +89,10 @@ const TS_GLOBAL_TYPES = (
 ).split(' ');
 
 const encoder = new TextEncoder();
+
+/** Syntax vetoes by (language, lexer state), per vocabulary, across requests; bounded (cleared when full). */
+const SHARED_VETOES = new WeakMap<VocabTrie, Map<string, Int32Array>>();
+const MAX_SHARED_VETOES = 1024;
 
 export class Monitors {
   readonly stats: MonitorStats = { steps: 0, constrained: 0, interventions: 0, fallbacks: 0, ms: 0 };
@@ -175,6 +187,7 @@ export class Monitors {
     let constrained = false;
     const used: MonitorName[] = [];
     const tail = (this.docTail + generated).slice(-TAIL_CHARS);
+    this.owed = false;
     if (inCode(state)) {
       if (this.enabled.dereference && this.dereference(tail, generated, allowed)) {
         constrained = true;
@@ -209,9 +222,11 @@ export class Monitors {
       this.stats.fallbacks++;
       return none;
     }
+    // End and control tokens stay possible, except while a member name is owed (see dereference).
+    const owed = this.owed;
     let masked = 0;
     for (let i = 0; i < V; i++) {
-      if (exempt[i] === 1 || (allowed[i] === 1 && bad[i] === 0)) continue;
+      if ((exempt[i] === 1 && !owed) || (allowed[i] === 1 && bad[i] === 0)) continue;
       if (logits[i] > Number.NEGATIVE_INFINITY) {
         logits[i] = Number.NEGATIVE_INFINITY;
         masked++;
@@ -223,6 +238,8 @@ export class Monitors {
   }
 
   private badIds: number[] = [];
+  /** Set by dereference(): the text ends in `recv.` or a strict prefix of a legal member, so the completion may not end here. */
+  private owed = false;
 
   /**
    * VocabTrie.allowIdentifier, memoised per (name trie, typed, options): the walk over a large
@@ -292,7 +309,7 @@ export class Monitors {
     return { chain: m[1].replace(/\?\./g, '.'), start };
   }
 
-  private legalNames(receiver: string, chainStartInTail: number, tail: string, generated: string): NameTrie | null {
+  private legalNames(receiver: string, chainStartInTail: number, tail: string, generated: string, chainEnd: number): NameTrie | null {
     if (this.lex !== 'c' && receiverStartsStatement(tail, chainStartInTail)) return null;
     const lang = this.identSyntax === 'ecmascript' ? 'ecmascript' : this.identSyntax;
     const parts = parseReceiver(receiver, lang);
@@ -304,9 +321,13 @@ export class Monitors {
       const before = generated.slice(0, chainStartInTail - genStart);
       if (new RegExp(`(^|[^\\w$.])${root.replace(/\$/g, '\\$')}(?![\\w$])(?!\\s*(\\.|->))`).test(before)) return null;
     }
-    const key = parts.join('.');
+    // The oracle's members belong to the one receiver that ends where it asked (in the document, before the cursor).
+    const hints = this.opts.cursorMembers;
+    const atCursor = hints !== undefined && chainEnd <= genStart && this.opts.cursorOffset - (genStart - chainEnd) === hints.receiverEnd;
+    const key = atCursor ? `${parts.join('.')}\u0000cursor` : parts.join('.');
     if (this.memberCache.has(key)) return this.memberCache.get(key) ?? null;
-    const set = this.opts.analysis.legalMembersIn(this.snapshot.file, this.snapshot.text, this.opts.cursorOffset, receiver);
+    let set = this.opts.analysis.legalMembersIn(this.snapshot.file, this.snapshot.text, this.opts.cursorOffset, receiver);
+    if (atCursor && hints) set = new Set([...(set ?? []), ...hints.names]);
     const trie = set ? NameTrie.from(set, this.ident) : null;
     this.memberCache.set(key, trie);
     return trie;
@@ -322,9 +343,11 @@ export class Monitors {
     if (sep && (sep[1] !== '->' || this.lex === 'c') && !(sep[1] === '.' && before.endsWith('..'))) {
       const r = this.receiverBefore(tail, pStart - sep[1].length);
       if (!r) return false;
-      const names = this.legalNames(r.chain, r.start, tail, generated);
+      const names = this.legalNames(r.chain, r.start, tail, generated, pStart - sep[1].length);
       if (!names) return false;
       this.allowNames(names, typed, {}, allowed);
+      // Stopping after `recv.` or half a member would leave a name the receiver does not have.
+      this.owed = names.walk(encoder.encode(typed))?.terminal !== true;
       return true;
     }
     // Mode 2: the text ends with a complete receiver chain; constrain tokens that start with `.`.
@@ -332,7 +355,7 @@ export class Monitors {
     const r = this.receiverBefore(tail, tail.length);
     if (!r) return false;
     if (this.lex === 'python' && /(^|\s)(import|from|def|class|as)\s+[\w.]*$/.test(tail.slice(0, tail.length))) return false;
-    const names = this.legalNames(r.chain, r.start, tail, generated);
+    const names = this.legalNames(r.chain, r.start, tail, generated, tail.length);
     if (!names) return false;
     const leads = this.lex === 'c' ? ['.', '->'] : ['.'];
     if (leads.length === 1) {
@@ -440,7 +463,19 @@ export class Monitors {
     const key = `${state.stack}\u0000${state.quote}\u0000${state.comment}\u0000${state.escape ? 1 : 0}\u0000${prev}`;
     let ids = this.syntaxCache.get(key);
     if (!ids) {
-      ids = this.syntaxVetoes({ ...state, prev }, needString);
+      // The vetoes depend on the language and the lexer state only: shared by every request.
+      let shared = SHARED_VETOES.get(this.trie);
+      if (!shared) {
+        shared = new Map();
+        SHARED_VETOES.set(this.trie, shared);
+      }
+      const sharedKey = `${this.lex}\u0000${key}`;
+      ids = shared.get(sharedKey);
+      if (!ids) {
+        ids = this.syntaxVetoes({ ...state, prev }, needString);
+        if (shared.size >= MAX_SHARED_VETOES) shared.clear();
+        shared.set(sharedKey, ids);
+      }
       this.syntaxCache.set(key, ids);
     }
     for (const id of ids) {

@@ -14,9 +14,14 @@ import type { TokenizerLike } from '../../engine/types';
 
 export type IdentifierSyntax = 'python' | 'ecmascript' | 'c';
 
-/** [256] 1 where the byte may appear inside an identifier of that language. */
+const identTables = new Map<IdentifierSyntax, Uint8Array>();
+
+/** [256] 1 where the byte may appear inside an identifier of that language (one shared table per syntax: read only). */
 export function identifierBytes(syntax: IdentifierSyntax): Uint8Array {
+  const known = identTables.get(syntax);
+  if (known) return known;
   const t = new Uint8Array(256);
+  identTables.set(syntax, t);
   for (let b = 0; b < 256; b++) {
     const c = String.fromCharCode(b);
     t[b] = b >= 0x80 || /[A-Za-z0-9_]/.test(c) || (syntax === 'ecmascript' && (c === '$' || c === '#')) ? 1 : 0;
@@ -151,8 +156,8 @@ export class VocabTrie {
       // Narrow to tokens starting with the lead; everything else is outside the rule.
       for (let d = 0; d < lead.length; d++) {
         const [clo, chi] = this.childRange(lo, hi, d, lead[d], lead[d]);
-        for (let i = lo; i < clo; i++) mark(this.order[i]);
-        for (let i = chi; i < hi; i++) mark(this.order[i]);
+        // Most of the vocabulary: plain loops (this runs for every receiver a completion names).
+        count += this.markOrder(lo, clo, allowed) + this.markOrder(chi, hi, allowed);
         lo = clo;
         hi = chi;
         depth = d + 1;
@@ -204,10 +209,14 @@ export class VocabTrie {
         i++;
       }
       if (node.terminal) {
-        // The name is complete: any token that continues with a break byte is fine.
-        for (let j = i; j < z; j++) {
-          const id = this.order[j];
-          if (!ident[this.bytes[id][d]]) mark(id);
+        // The name is complete: any token that continues with a break byte is fine. At depth 0
+        // (typed is a whole name, no lead) that is every token starting with one: precomputed.
+        if (d === 0) for (const id of this.breakStartIds(ident)) mark(id);
+        else {
+          for (let j = i; j < z; j++) {
+            const id = this.order[j];
+            if (!ident[this.bytes[id][d]]) mark(id);
+          }
         }
       }
       for (const [b, child] of node.children) {
@@ -219,6 +228,32 @@ export class VocabTrie {
     return count;
   }
 
+  /** Ids (not exempt) whose first byte is not an identifier byte of `ident`, memoised per table. */
+  private breakStartIds(ident: Uint8Array): Int32Array {
+    let ids = this.breakStarts.get(ident);
+    if (!ids) {
+      const out: number[] = [];
+      for (const id of this.order) if (!ident[this.bytes[id][0]]) out.push(id);
+      ids = Int32Array.from(out);
+      this.breakStarts.set(ident, ids);
+    }
+    return ids;
+  }
+
+  private readonly breakStarts = new WeakMap<Uint8Array, Int32Array>();
+
+  /** Marks the ids at order positions [from, to); returns how many were not marked before. */
+  private markOrder(from: number, to: number, allowed: Uint8Array): number {
+    const order = this.order;
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      const id = order[i];
+      n += 1 - allowed[id];
+      allowed[id] = 1;
+    }
+    return n;
+  }
+
   /** Marks every token that starts with `lead` followed by a byte in [first, last]. */
   allowAfterLead(lead: Uint8Array, first: number, last: number, allowed: Uint8Array): void {
     let lo = 0;
@@ -228,35 +263,80 @@ export class VocabTrie {
     for (let i = a; i < z; i++) allowed[this.order[i]] = 1;
   }
 
-  /** Ids (not exempt) whose bytes contain any of `chars` (ASCII); for the syntax monitor's checks. */
-  idsContaining(chars: string): Int32Array {
-    const set = new Uint8Array(256);
-    for (const c of chars) set[c.charCodeAt(0)] = 1;
-    const out: number[] = [];
-    for (const id of this.order) if (this.bytes[id].some((b) => set[b])) out.push(id);
-    return Int32Array.from(out);
+  /** Ids (not exempt) whose bytes start with `prefix` (the token spelling `prefix` itself included). */
+  idsStartingWith(prefix: Uint8Array): Int32Array {
+    const [lo, hi] = this.prefixRange(prefix);
+    return this.order.slice(lo, hi);
   }
+
+  /** How many ids (not exempt) start with `prefix`. */
+  countStartingWith(prefix: Uint8Array): number {
+    const [lo, hi] = this.prefixRange(prefix);
+    return hi - lo;
+  }
+
+  /** Ids (not exempt) spelling exactly a non-empty, strict prefix of `bytes`. */
+  idsStrictPrefixOf(bytes: Uint8Array): number[] {
+    const out: number[] = [];
+    let lo = 0;
+    let hi = this.order.length;
+    for (let d = 0; d < bytes.length - 1; d++) {
+      [lo, hi] = this.childRange(lo, hi, d, bytes[d], bytes[d]);
+      // Tokens that end at depth d + 1 sort first in the range.
+      for (let i = lo; i < hi && this.bytes[this.order[i]].length === d + 1; i++) out.push(this.order[i]);
+    }
+    return out;
+  }
+
+  /** The order range of ids starting with `prefix`. */
+  private prefixRange(prefix: Uint8Array): [number, number] {
+    let lo = 0;
+    let hi = this.order.length;
+    for (let d = 0; d < prefix.length && lo < hi; d++) [lo, hi] = this.childRange(lo, hi, d, prefix[d], prefix[d]);
+    return [lo, hi];
+  }
+
+  /**
+   * Ids (not exempt) whose bytes contain any of `chars` (ASCII); for the syntax monitor's checks.
+   * Memoised per `chars` (a walk over the whole vocabulary, ~10 ms, that every request would repeat).
+   */
+  idsContaining(chars: string): Int32Array {
+    let ids = this.containing.get(chars);
+    if (!ids) {
+      const set = new Uint8Array(256);
+      for (const c of chars) set[c.charCodeAt(0)] = 1;
+      const out: number[] = [];
+      for (const id of this.order) if (this.bytes[id].some((b) => set[b])) out.push(id);
+      ids = Int32Array.from(out);
+      this.containing.set(chars, ids);
+    }
+    return ids;
+  }
+
+  private readonly containing = new Map<string, Int32Array>();
 
   /** Sub-range of [lo, hi) (all longer than `depth`) whose byte at `depth` lies in [first, last]. */
   private childRange(lo: number, hi: number, depth: number, first: number, last: number): [number, number] {
-    const at = (i: number): number => {
-      const b = this.bytes[this.order[i]];
-      return b.length > depth ? b[depth] : -1;
-    };
     let a = lo;
     let z = hi;
     while (a < z) {
       const m = (a + z) >>> 1;
-      if (at(m) < first) a = m + 1;
+      if (this.byteAt(m, depth) < first) a = m + 1;
       else z = m;
     }
     const from = a;
     z = hi;
     while (a < z) {
       const m = (a + z) >>> 1;
-      if (at(m) <= last) a = m + 1;
+      if (this.byteAt(m, depth) <= last) a = m + 1;
       else z = m;
     }
     return [from, a];
+  }
+
+  /** Byte `depth` of the token at order position `i`, -1 past its end. */
+  private byteAt(i: number, depth: number): number {
+    const b = this.bytes[this.order[i]];
+    return b.length > depth ? b[depth] : -1;
   }
 }

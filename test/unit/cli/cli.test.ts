@@ -55,6 +55,22 @@ test('complete --json against the tiny fixture model', async () => {
   assert.ok(plain.out.endsWith('\n'));
 });
 
+test('complete --layout spm and --no-token-healing: a lone dot is backed off by default (one prompt token fewer)', async () => {
+  const file = join(tmp, 'heal.py');
+  writeFileSync(file, 'class A:\n    def f(self):\n        return self.\n');
+  const run = async (...flags: string[]) => {
+    const r = await cli(['complete', `${file}:3:21`, '--model', tinyDir(), '--max-tokens', '3', '--json', '--no-monitors', ...flags]);
+    assert.equal(r.code, 0, r.err);
+    return JSON.parse(r.out) as { encodedTokens: number };
+  };
+  for (const layout of ['psm', 'spm']) {
+    const healed = await run('--layout', layout);
+    const plain = await run('--layout', layout, '--no-token-healing');
+    assert.equal(healed.encodedTokens, plain.encodedTokens - 1, layout);
+  }
+  assert.match((await cli(['complete', `${file}:1:1`, '--layout', 'mps'])).err, /--layout/);
+});
+
 test('model errors exit 2 with the message and no stack trace', async () => {
   const root = join(tmp, 'pkg');
   mkdirSync(root, { recursive: true });

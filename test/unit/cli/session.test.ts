@@ -31,6 +31,10 @@ test('malformed requests get an error and the session goes on', async () => {
   assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"maxTokens":0}'))?.error), /maxTokens/);
   assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"options":{"mode":"para"}}'))?.error), /options.mode/);
   assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"options":3}'))?.error), /"options" must be an object/);
+  assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"options":{"promptLayout":"mps"}}'))?.error), /options.promptLayout/);
+  assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"options":{"tokenHealing":1}}'))?.error), /options.tokenHealing/);
+  assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"options":{"memberHints":{"names":"x"}}}'))?.error), /options.memberHints/);
+  assert.match(String((await p.handle('{"op":"complete","path":"a.py","line":0,"col":0,"options":{"memberHints":{"receiverEnd":[0],"names":["x"]}}}'))?.error), /memberHints.receiverEnd/);
   assert.match(String((await p.handle('{"op":"edit","path":"a.py","edits":{}}'))?.error), /"edits" must be a list/);
   assert.match(String((await p.handle('{"op":"edit","path":"a.py","edits":[{"start":[0],"end":[0,0],"text":""}]}'))?.error), /edits\[0\].start/);
   assert.match(String((await p.handle('{"op":"close","path":"zz"}'))?.error), /unknown document/);

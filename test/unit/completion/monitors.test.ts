@@ -118,3 +118,18 @@ test('languages without a grammar complete unconstrained', async () => {
   assert.equal(r.completion, 'weight');
   assert.equal(r.monitorInterventions, undefined);
 });
+
+test("request memberHints (the editor's language server) constrain a receiver the analysis does not know", async () => {
+  const text = 'def main(names):\n    x = names.\n';
+  const hints = { receiverEnd: { line: 1, col: 13 }, names: ['append', 'extend'] };
+  const svc = service('weight', 'append');
+  svc.open('/ws/h.py', text, 'python');
+  const plain = await svc.complete({ path: '/ws/h.py', line: 1, col: 14, options: { mode: 'line' } });
+  assert.equal(plain.completion, 'weight', 'the analysis alone does not know `names`');
+  const hinted = await svc.complete({ path: '/ws/h.py', line: 1, col: 14, options: { mode: 'line', memberHints: hints } });
+  assert.equal(hinted.completion, 'append');
+  assert.ok((hinted.monitorInterventions ?? 0) >= 1);
+  // Hints for another place say nothing about this receiver.
+  const other = await svc.complete({ path: '/ws/h.py', line: 1, col: 14, options: { mode: 'line', memberHints: { ...hints, receiverEnd: { line: 0, col: 3 } } } });
+  assert.equal(other.completion, 'weight');
+});

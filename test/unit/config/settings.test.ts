@@ -171,6 +171,7 @@ test('model files, threads and the prompt budget need a reload; the rest applies
 });
 
 test('per-request options come from the settings', () => {
-  const s = from({ cache: 'prefix', refreshWindow: 8, speculation: 'recycling', drafts: 2, monitors: false, mode: 'line' });
-  assert.deepEqual(completionOptions(s), { cache: 'prefix', refreshWindow: 8, speculation: 'recycling', drafts: 2, monitors: false, mode: 'line' });
+  const s = from({ cache: 'prefix', refreshWindow: 8, speculation: 'recycling', drafts: 2, monitors: false, mode: 'line', promptLayout: 'spm' });
+  assert.deepEqual(completionOptions(s), { cache: 'prefix', refreshWindow: 8, speculation: 'recycling', drafts: 2, monitors: false, mode: 'line', promptLayout: 'spm' });
+  assert.equal(from({ promptLayout: 'mps' }).promptLayout, 'psm', 'unknown values fall back to the default');
 });

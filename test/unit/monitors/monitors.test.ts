@@ -257,3 +257,89 @@ test('python: `import logging` inside a package is the top-level module, not the
     ws.dispose();
   }
 });
+
+test("the editor's language-server members: used alone for a receiver the analysis does not know, unioned where it does, and only for the receiver at the cursor", async () => {
+  const tok = fixtureTokenizer();
+  const first = (s: string): number => tok.encode(s)[0];
+  const text = fixture('inventory.py');
+  const at = text.indexOf('def build(names):\n') + 'def build(names):\n'.length;
+  // `names` is a parameter of unknown type: no constraint from the analysis alone.
+  const insert = '    x = names.';
+  const doc = await workspace.open('/ws/oracle.py', text.slice(0, at) + insert + text.slice(at), 'python');
+  assert.ok(doc);
+  const cursor = at + insert.length;
+  const hinted = await createMonitors({ analysis: workspace.index, tokenizer: tok, document: doc, cursorOffset: cursor, languageId: 'python', cursorMembers: { receiverEnd: cursor - 1, names: ['append', 'extend'] } });
+  assert.ok(hinted);
+  const row = new Float32Array(tok.size).fill(0);
+  const step = hinted.apply(0, row, '');
+  assert.deepEqual(step.monitors, ['dereference']);
+  assert.equal(row[first('append')], 0);
+  assert.equal(row[first('zebra')], Number.NEGATIVE_INFINITY);
+  // The hints name the receiver that ends at the cursor's dot, not another one in the completion.
+  const later = new Float32Array(tok.size).fill(0);
+  assert.equal(hinted.apply(0, later, 'x\n    other.').masked, 0);
+  // Elsewhere (another receiver end) they do not apply.
+  const elsewhere = await createMonitors({ analysis: workspace.index, tokenizer: tok, document: doc, cursorOffset: cursor, languageId: 'python', cursorMembers: { receiverEnd: cursor - 3, names: ['append'] } });
+  assert.ok(elsewhere);
+  assert.equal(elsewhere.apply(0, new Float32Array(tok.size), '').masked, 0);
+
+  // A receiver the analysis knows (self in Inventory): the union of both sets.
+  const marker = '    def total(self) -> int:\n';
+  const j = text.indexOf(marker) + marker.length;
+  const selfInsert = '        return self.';
+  const opened = await workspace.open('/ws/oracle2.py', text.slice(0, j) + selfInsert + text.slice(j), 'python');
+  assert.ok(opened);
+  const selfCursor = j + selfInsert.length;
+  const union = await createMonitors({ analysis: workspace.index, tokenizer: tok, document: opened, cursorOffset: selfCursor, languageId: 'python', cursorMembers: { receiverEnd: selfCursor - 1, names: ['zebra'] } });
+  assert.ok(union);
+  const both = new Float32Array(tok.size).fill(0);
+  union.apply(0, both, '');
+  assert.equal(both[first('items')], 0, 'analysis member');
+  assert.equal(both[first('zebra')], 0, 'language-server member');
+  assert.equal(both[first('weight')], Number.NEGATIVE_INFINITY);
+});
+
+test('the scope monitor never masks when the analysis is unsure: a star import, or a name used elsewhere that nothing binds', async () => {
+  const tok = fixtureTokenizer();
+  const kappa = tok.encode('kappa')[0];
+  const cases: [string, string][] = [
+    ['star import', 'from os.path import *\n'],
+    ['an injected global used elsewhere', 'print(injected_by_the_host)\n'],
+  ];
+  for (const [what, extra] of cases) {
+    const text = extra + fixture('inventory.py');
+    const at = text.indexOf('inv = Inventory("main")\n') + 'inv = Inventory("main")\n'.length;
+    const insert = '    return ';
+    const doc = await workspace.open(`/ws/unsure-${what.length}.py`, text.slice(0, at) + insert + text.slice(at), 'python');
+    assert.ok(doc);
+    const m = await createMonitors({ analysis: workspace.index, tokenizer: tok, document: doc, cursorOffset: at + insert.length, languageId: 'python' });
+    assert.ok(m);
+    const row = new Float32Array(tok.size).fill(0);
+    const step = m.apply(0, row, '');
+    assert.equal(step.masked, 0, what);
+    assert.equal(row[kappa], 0, `${what}: an unknown name stays possible`);
+  }
+});
+
+test('the completion may not end right after `recv.` or inside a member name; it may after a whole one, and the fallback still lets it end', async () => {
+  const tok = fixtureTokenizer();
+  const eos = tok.eosIds[0];
+  const m = await monitorsAt('inventory.py', 'python', '    def total(self) -> int:\n', '        ', '/ws/owed.py');
+  for (const [generated, endAllowed] of [
+    ['return self.', false],
+    ['return self.hist', false],
+    ['return self.history', true],
+  ] as const) {
+    const row = new Float32Array(tok.size).fill(0);
+    row[eos] = 5;
+    m.apply(0, row, generated);
+    assert.equal(row[eos] > Number.NEGATIVE_INFINITY, endAllowed, generated);
+  }
+  // Nothing legal left (another processor removed every continuation of "hist"): unconstrained, the end included.
+  const row = new Float32Array(tok.size).fill(Number.NEGATIVE_INFINITY);
+  row[eos] = 5;
+  row[tok.encode('zzz')[0]] = 1;
+  const step = m.apply(0, row, 'return self.hist');
+  assert.equal(step.masked, 0);
+  assert.equal(row[eos], 5);
+});

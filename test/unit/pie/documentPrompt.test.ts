@@ -142,3 +142,80 @@ test('a far cursor jump into text of a different density keeps the window within
     assert.deepEqual(p.tokens(), expectedTokens(p, 'a.py'));
   }
 });
+
+/** The prompt from scratch for a layout, with `hidden` characters left out before the cursor. */
+function expectedHealed(p: DocumentPrompt, path: string): number[] {
+  const [ws, we] = p.window;
+  const header = markers.fileSep === undefined ? [] : [markers.fileSep, ...tokenizer.encode(`${path}\n`)];
+  const before = tokenizer.encode(p.text.slice(ws, p.cursor));
+  const after = tokenizer.encode(p.text.slice(p.cursor + p.hidden, we));
+  return p.fimLayout === 'spm'
+    ? [...header, markers.fimPrefix, markers.fimSuffix, ...after, markers.fimMiddle, ...before]
+    : [...header, markers.fimPrefix, ...before, markers.fimSuffix, ...after, markers.fimMiddle];
+}
+
+test('token healing and both layouts: hidden characters before the cursor, cursor moves back and forth, edits, layout switches keep the prompt exact', () => {
+  const path = 'src/demo.ts';
+  for (let seed = 200; seed < 204; seed++) {
+    const r = rng(seed);
+    const files = sourceFiles();
+    let text = files[seed % files.length].slice(0, 5000);
+    const policy: WindowPolicy | undefined = seed % 2 === 0 ? { maxTokens: 300, beforeShare: 0.7, edgeShare: 0.1 } : undefined;
+    const p = new DocumentPrompt(tokenizer, markers, path, text, offset(text, r), policy);
+    let cursor = p.cursor;
+    let prev = p.tokens();
+    for (let step = 0; step < 40; step++) {
+      const what = r();
+      if (what < 0.35) {
+        // One edit at a time: two insertions at one offset have no agreed order.
+        const edits = randomEdits(text, r).slice(0, 1);
+        text = applyText(text, edits);
+        p.applyEdits(edits);
+        cursor = p.afterStart;
+        if (edits.length > 0) assert.equal(p.hidden, 0, 'an edit reveals the hidden characters');
+      } else if (what < 0.45) {
+        p.setLayout(r() < 0.5 ? 'spm' : 'psm');
+      } else {
+        // Back and forth: the same cursor with and without healing, or a nearby one.
+        if (r() < 0.5) cursor = offset(text, r);
+        let hide = Math.floor(r() * 6);
+        // Healing hides whole tokens, so never half of a surrogate pair.
+        while (hide > 0 && /[\uDC00-\uDFFF]/.test(text[cursor - hide] ?? '')) hide--;
+        p.setCursor(cursor, hide);
+        const [ws] = p.window;
+        assert.equal(p.afterStart, cursor, 'after starts at the editor cursor');
+        assert.equal(p.hidden, Math.min(hide, cursor - ws), 'hides what was asked, within the window');
+      }
+      assert.equal(p.text, text);
+      const now = p.tokens();
+      assert.deepEqual(now, expectedHealed(p, path), `seed ${seed} step ${step}: tokens`);
+      const layout = p.layout();
+      assert.equal(now.length, layout.length);
+      assert.equal(now[layout.markers.prefix], markers.fimPrefix);
+      assert.equal(now[layout.markers.suffix], markers.fimSuffix);
+      assert.equal(now[layout.markers.middle], markers.fimMiddle);
+      assert.deepEqual(now.slice(layout.beforeStart, layout.beforeEnd), tokenizer.encode(p.text.slice(p.window[0], p.cursor)));
+      assert.deepEqual(applySplices(prev, diffTokens(prev, now)), now);
+      prev = now;
+    }
+  }
+});
+
+test('healing the last token is a one-token change at the end of the text before the cursor', () => {
+  const text = 'class A:\n    def f(self):\n        return self.items\n';
+  const at = text.indexOf('.items') + 1;
+  for (const layout of ['psm', 'spm'] as const) {
+    const p = new DocumentPrompt(tokenizer, markers, 'a.py', text, at);
+    p.setLayout(layout);
+    const plain = p.tokens();
+    p.setCursor(at, 1);
+    const healed = p.tokens();
+    assert.equal(healed.length, plain.length - 1, `${layout}: one token fewer`);
+    const splices = diffTokens(plain, healed);
+    assert.equal(splices.length, 1);
+    assert.deepEqual(splices[0].tokens, [], `${layout}: a pure deletion`);
+    // Moving on to the same cursor without healing restores the prompt exactly.
+    p.setCursor(at, 0);
+    assert.deepEqual(p.tokens(), plain);
+  }
+});
