@@ -104,7 +104,10 @@ def main():
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(conf, f, indent=2)
     gen = {"bos_token_id": eot, "eos_token_id": [eot, fsep], "pad_token_id": pad, "do_sample": False,
-           "max_new_tokens": 64, "transformers_version": transformers.__version__}
+           "max_new_tokens": 64, "transformers_version": transformers.__version__,
+           # Slipstream's own key (transformers ignores it): the trained model completes in the SPM
+           # order and almost never in PSM (bench/results/model.md), so the extension asks for SPM.
+           "fim_layout": "spm"}
     with open(os.path.join(args.out, "generation_config.json"), "w") as f:
         json.dump(gen, f, indent=2)
 

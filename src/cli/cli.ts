@@ -37,7 +37,7 @@ Commands:
       --no-monitors        Decode without monitor-guided masking (on by default)
       --no-token-healing   Keep the prompt's last token even when it is part of a longer one
                            (a lone "." before a member); healing is on by default
-      --layout L           psm | spm: fill-in-the-middle part order (default psm)
+      --layout L           psm | spm: fill-in-the-middle part order (default: the model's own, spm for the embedded one)
       --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason,
                            monitorInterventions}
 

@@ -6,7 +6,7 @@
 // for it to let go of the document's cache. Closing a document aborts its request and frees
 // its cache once that request has let go.
 
-import type { TokenizerLike } from '../engine/types';
+import type { FimLayout, TokenizerLike } from '../engine/types';
 import { generate, type GenerationStop } from '../decoding/generate';
 import { generationConfig, type BlockContext } from '../decoding/generationConfig';
 import { banIdsFrom, type LogitsProcessor } from '../decoding/logitsProcessors';
@@ -36,6 +36,8 @@ import type {
 export interface LoadedModel {
   model: SessionModel & { dispose(): void | Promise<void> };
   tokenizer: TokenizerLike;
+  /** The prompt order the model prefers (its folder's generation_config.json); requests may override it. */
+  fimLayout?: FimLayout;
 }
 
 export interface ModelLoadRequest {
@@ -317,7 +319,7 @@ export class CompletionService implements CompletionBackend {
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
     // Token healing: the prompt stops before the last token's text, which the model writes again.
     // Indentation is healed in the spm layout only, where bench/monitors measured it to help.
-    const layout = req.options?.promptLayout ?? 'psm';
+    const layout = req.options?.promptLayout ?? loaded.fimLayout ?? 'psm';
     const healIndent = layout === 'spm' && linePrefix.trim() === '';
     let tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix, { whitespace: healIndent }) : '';
     const promptCursor = cursor - tail.length;
@@ -553,5 +555,5 @@ const loadOnnxModel: ModelLoader = async (dir, opts) => {
   const { Model } = require('../engine/model') as typeof import('../engine/model');
   const ckpt = await loadCheckpoint(dir);
   const model = await Model.load(ckpt, { threads: opts.threads, cacheDir: opts.graphCacheDir });
-  return { model, tokenizer: ckpt.tokenizer };
+  return { model, tokenizer: ckpt.tokenizer, fimLayout: ckpt.fimLayout };
 };

@@ -20,7 +20,10 @@ export interface CompletionOptions {
    * `self.ite`, `=`) backs off by that token, whose text the model writes again (decoding/tokenHealing.ts).
    */
   tokenHealing?: boolean;
-  /** Fill-in-the-middle part order (default 'psm'); see completion/pie/documentPrompt.ts. */
+  /**
+   * Fill-in-the-middle part order; default: the model's own (`fim_layout` in its
+   * generation_config.json: 'spm' for the embedded model), else 'psm'. See completion/pie/documentPrompt.ts.
+   */
   promptLayout?: 'psm' | 'spm';
   /** Members of the receiver at the cursor from another source (the editor's language server), unioned with the analysis. */
   memberHints?: MemberHints;

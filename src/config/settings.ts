@@ -28,7 +28,7 @@ export interface Settings {
   drafts: number;
   monitors: boolean;
   /** Fill-in-the-middle part order sent to the model. */
-  promptLayout: 'psm' | 'spm';
+  promptLayout: 'auto' | 'psm' | 'spm';
   /** Union the monitors' legal members with VS Code's completion providers at the cursor (default off). */
   languageServerMembers: boolean;
   /** How long a completion waits for those providers after the debounce, ms. */
@@ -73,7 +73,7 @@ export const DEFAULTS: Readonly<Settings> = {
   speculation: 'auto',
   drafts: 3,
   monitors: true,
-  promptLayout: 'psm',
+  promptLayout: 'auto',
   languageServerMembers: false,
   languageServerBudgetMs: 50,
   completionCache: true,
@@ -99,7 +99,7 @@ export const ENUM_VALUES = {
   mode: ['auto', 'line', 'block'],
   cache: ['pie', 'full', 'prefix', 'conflict'],
   speculation: ['auto', 'off', 'copyspec', 'recycling'],
-  promptLayout: ['psm', 'spm'],
+  promptLayout: ['auto', 'psm', 'spm'],
 } as const satisfies Record<'mode' | 'cache' | 'speculation' | 'promptLayout', readonly string[]>;
 
 type NumericKey = { [K in keyof Settings]: Settings[K] extends number ? K : never }[keyof Settings];
@@ -169,7 +169,8 @@ export function completionOptions(settings: Settings): CompletionOptions {
     drafts: settings.drafts,
     monitors: settings.monitors,
     mode: settings.mode,
-    promptLayout: settings.promptLayout,
+    // 'auto' leaves the choice to the model folder (completion/types.ts).
+    promptLayout: settings.promptLayout === 'auto' ? undefined : settings.promptLayout,
   };
 }
 

@@ -10,11 +10,20 @@ import { join } from 'node:path';
 import { parseModelConfig } from './modelConfig';
 import { SafetensorsFile, SafetensorsWeightStore } from './safetensors';
 import { ByteLevelBpeTokenizer } from './tokenizer';
-import { CheckpointError, type Checkpoint, type ModelConfig } from './types';
+import { CheckpointError, type Checkpoint, type FimLayout, type ModelConfig } from './types';
 
 const INDEX_FILE = 'model.safetensors.index.json';
 const SINGLE_FILE = 'model.safetensors';
 const PICKLE_EXT = /\.(bin|pt|pth|ckpt|pkl)$/i;
+const GENERATION_CONFIG = 'generation_config.json';
+
+/** `fim_layout` of generation_config.json: absent → undefined, anything but "psm"/"spm" → CheckpointError. */
+function parseFimLayout(json: unknown): FimLayout | undefined {
+  const value = json !== null && typeof json === 'object' ? (json as Record<string, unknown>).fim_layout : undefined;
+  if (value === undefined) return undefined;
+  if (value === 'psm' || value === 'spm') return value;
+  throw new CheckpointError(GENERATION_CONFIG, `fim_layout must be "psm" or "spm", got ${JSON.stringify(value)}`);
+}
 
 /** Every tensor the graph needs, with its HF name and shape ([out, in] for Linear weights). */
 export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
@@ -164,6 +173,8 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const weights = await openWeights(dir, entries);
   validateTensors(config, weights);
 
+  const fimLayout = names.has(GENERATION_CONFIG) ? parseFimLayout(parseJson(GENERATION_CONFIG, await readText(dir, GENERATION_CONFIG))) : undefined;
+
   const hash = await hashCheckpoint(dir, configText, weights.files.map((f) => f.file));
-  return { dir, config, weights, tokenizer, hash };
+  return { dir, config, weights, tokenizer, hash, ...(fimLayout ? { fimLayout } : {}) };
 }

@@ -104,9 +104,21 @@ export interface TokenizerLike {
   readonly eosIds: number[];
 }
 
+/**
+ * Fill-in-the-middle part order: 'psm' = <|fim_prefix|>before<|fim_suffix|>after<|fim_middle|>,
+ * 'spm' = <|fim_prefix|><|fim_suffix|>after<|fim_middle|>before (the completion continues the
+ * text before the cursor directly).
+ */
+export type FimLayout = 'psm' | 'spm';
+
 export interface Checkpoint {
   dir: string;
   config: ModelConfig;
+  /**
+   * The order the model completes best, from `fim_layout` in generation_config.json (a
+   * Slipstream key; transformers ignores it); undefined when the folder does not say.
+   */
+  fimLayout?: FimLayout;
   weights: WeightStore;
   tokenizer: TokenizerLike;
   /** Content hash of config + weights (hex), keys the on-disk graph cache. */

@@ -36,7 +36,8 @@ export interface WindowPolicy {
 export const DEFAULT_WINDOW: WindowPolicy = { maxTokens: 1536, beforeShare: 0.7, edgeShare: 0.1 };
 
 /** Order of the prompt's parts (see the file comment). */
-export type FimLayout = 'psm' | 'spm';
+export type { FimLayout } from '../../engine/types';
+import type { FimLayout } from '../../engine/types';
 
 /** Token index ranges of the flat prompt's parts. */
 export interface PromptLayout {

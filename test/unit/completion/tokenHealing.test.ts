@@ -126,8 +126,8 @@ class OracleModel extends ScriptedModel {
   }
 }
 
-function service(model: ScriptedModel): CompletionService {
-  const loaded: LoadedModel = { model: Object.assign(model, { dispose() {} }), tokenizer: tok };
+function service(model: ScriptedModel, fimLayout?: 'psm' | 'spm'): CompletionService {
+  const loaded: LoadedModel = { model: Object.assign(model, { dispose() {} }), tokenizer: tok, fimLayout };
   const loader: ModelLoader = async () => loaded;
   const svc = new CompletionService({ modelDir: '/m', loader, monitorBudgetMs: 5000 });
   services.push(svc);
@@ -184,6 +184,25 @@ test('indentation is healed in the spm layout only (where it was measured to hel
   const full = text.slice(0, text.indexOf('        \n') + 8);
   assert.equal(await seen('spm'), full.slice(0, full.length - indentTail.length), 'spm: the indentation token is backed off');
   assert.equal(await seen('psm'), full, 'psm: not healed');
+});
+
+test("without promptLayout the model folder's layout decides (else psm); a request's promptLayout overrides it", async () => {
+  const { text } = docWith('        ');
+  const full = text.slice(0, text.indexOf('        \n') + 8);
+  const indentTail = healingTail(tok, '        ', { whitespace: true });
+  // Observable through indentation healing, which only the spm layout does.
+  const seen = async (fimLayout: 'psm' | 'spm' | undefined, promptLayout?: 'psm' | 'spm'): Promise<string | undefined> => {
+    const model = new OracleModel(['        return self.items']);
+    const svc = service(model, fimLayout);
+    svc.open('/ws/layout.py', text, 'python');
+    const r = await svc.complete({ path: '/ws/layout.py', line: 2, col: 8, options: { mode: 'line', monitors: false, ...(promptLayout ? { promptLayout } : {}) } });
+    assert.match(r.completion, /^return self\.items #\d+$/);
+    return model.promptSeen(r);
+  };
+  assert.equal(await seen('spm'), full.slice(0, full.length - indentTail.length), "the model's spm");
+  assert.equal(await seen(undefined), full, 'no preference: psm');
+  assert.equal(await seen('spm', 'psm'), full, 'the request overrides the model');
+  assert.equal(await seen('psm', 'spm'), full.slice(0, full.length - indentTail.length), 'the request overrides the model');
 });
 
 test('healing composes with the dereference monitor: the first token starts with `.` and the member is legal', async () => {

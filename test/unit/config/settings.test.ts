@@ -173,5 +173,6 @@ test('model files, threads and the prompt budget need a reload; the rest applies
 test('per-request options come from the settings', () => {
   const s = from({ cache: 'prefix', refreshWindow: 8, speculation: 'recycling', drafts: 2, monitors: false, mode: 'line', promptLayout: 'spm' });
   assert.deepEqual(completionOptions(s), { cache: 'prefix', refreshWindow: 8, speculation: 'recycling', drafts: 2, monitors: false, mode: 'line', promptLayout: 'spm' });
-  assert.equal(from({ promptLayout: 'mps' }).promptLayout, 'psm', 'unknown values fall back to the default');
+  assert.equal(from({ promptLayout: 'mps' }).promptLayout, 'auto', 'unknown values fall back to the default');
+  assert.equal(completionOptions(from({ promptLayout: 'auto' })).promptLayout, undefined, "'auto' leaves the order to the model folder");
 });

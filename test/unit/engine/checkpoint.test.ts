@@ -245,3 +245,25 @@ describe('loadCheckpoint refuses broken folders', () => {
     await expectError(loadCheckpoint(f), f, /is not a folder/);
   });
 });
+
+describe('fim_layout in generation_config.json', () => {
+  it('is read when present, undefined when absent, and refused when it is neither psm nor spm', async () => {
+    const plain = fixture();
+    assert.equal((await loadCheckpoint(plain.dir)).fimLayout, undefined);
+    for (const layout of ['spm', 'psm'] as const) {
+      const f = fixture();
+      writeFileSync(join(f.dir, 'generation_config.json'), JSON.stringify({ do_sample: false, fim_layout: layout }));
+      assert.equal((await loadCheckpoint(f.dir)).fimLayout, layout);
+    }
+    const bad = fixture();
+    writeFileSync(join(bad.dir, 'generation_config.json'), JSON.stringify({ fim_layout: 'pms' }));
+    await expectError(loadCheckpoint(bad.dir), 'generation_config.json', /fim_layout must be "psm" or "spm", got "pms"/);
+    writeFileSync(join(bad.dir, 'generation_config.json'), '{ not json');
+    await expectError(loadCheckpoint(bad.dir), 'generation_config.json', /not valid JSON/);
+  });
+
+  it('the embedded default model asks for spm', async () => {
+    const dir = join(__dirname, '..', '..', '..', 'models', 'default');
+    assert.equal((await loadCheckpoint(dir)).fimLayout, 'spm');
+  });
+});
