@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { listBenches, runBench } from '../../bench/run';
 import { CompletionService } from '../completion/service';
-import type { CompletionResult } from '../completion/types';
+import type { CompletionResult, SpeculationMode } from '../completion/types';
 import { graphCacheDir, MissingModelError, resolveModelDir } from './paths';
 import { runSession } from './session';
 
@@ -35,8 +35,10 @@ Commands:
       --max-tokens N       Most tokens to generate (default 64)
       --mode M             line | block | auto (default auto)
       --no-monitors        Decode without monitor-guided masking (on by default)
+      --speculation S      off | copyspec | recycling | auto (default auto): lossless
+                           speculative decoding (same completion, fewer forwards)
       --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason,
-                           monitorInterventions}
+                           monitorInterventions, acceptedPerForward}
 
   session                  JSON lines on stdin/stdout, one response per request:
                              {"op":"open","path","text"}
@@ -52,6 +54,8 @@ Commands:
 
 Exit codes: 0 ok, 1 usage or input error, 2 model error.
 `;
+
+const SPECULATION_MODES: readonly SpeculationMode[] = ['off', 'copyspec', 'recycling', 'auto'];
 
 /** A usage mistake: message + hint, exit code 1. */
 class UsageError extends Error {}
@@ -154,6 +158,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     'max-tokens': { type: 'string' },
     mode: { type: 'string' },
     'no-monitors': { type: 'boolean' },
+    speculation: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -166,6 +171,10 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
   const maxTokens = positiveInt(values['max-tokens'], '--max-tokens');
   const mode = values.mode;
   if (mode !== undefined && mode !== 'line' && mode !== 'block' && mode !== 'auto') throw new UsageError(`--mode takes line, block or auto, got ${JSON.stringify(mode)}`);
+  const speculation = values.speculation;
+  if (speculation !== undefined && !SPECULATION_MODES.includes(speculation as SpeculationMode)) {
+    throw new UsageError(`--speculation takes ${SPECULATION_MODES.join(', ')}, got ${JSON.stringify(speculation)}`);
+  }
 
   let text: string;
   try {
@@ -179,7 +188,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     const t0 = performance.now();
     await load(svc);
     const loadMs = performance.now() - t0;
-    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode, monitors: !values['no-monitors'] } });
+    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode, monitors: !values['no-monitors'], speculation: speculation as SpeculationMode | undefined } });
     if (result.stopReason === 'skipped') throw new Error(`skipped ${file}: ${result.skippedReason}`);
     // The model was loaded before the request (to tell model errors apart): count it in as the request's own.
     const t = result.timings;
@@ -200,6 +209,7 @@ function completeJson(r: CompletionResult): Record<string, unknown> {
     encodedTokens: r.encodedTokens,
     stopReason: r.stopReason,
     monitorInterventions: r.monitorInterventions,
+    acceptedPerForward: r.acceptedPerForward,
   };
 }
 
