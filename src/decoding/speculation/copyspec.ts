@@ -198,62 +198,101 @@ function matchLength(index: CopyIndex, earlier: number, at: number): number {
   return m;
 }
 
-/** Buckets of matched context length: γ, ≤ 7, ≤ 15, longer. */
+/** Buckets of matched context length: < 3 (a fallback match), 3, ≤ 7, ≤ 15, longer. */
+const LENGTH_BUCKETS = 5;
 function lengthBucket(m: number): number {
-  return m <= DEFAULT_GAMMA ? 0 : m <= 7 ? 1 : m <= 15 ? 2 : 3;
+  return m < 3 ? 0 : m === 3 ? 1 : m <= 7 ? 2 : m <= 15 ? 3 : 4;
 }
 
 const CHAIN_SLOTS = 16;
+/**
+ * How the previous forward's copy went: 0 none or rejected at once, 1 partly accepted, 2 all
+ * accepted (an ongoing copy: the next tokens are very likely the source's next tokens too).
+ */
+const STREAKS = 3;
 
-/** Acceptance rates of copied tokens by (matched-length bucket, chain index), with priors. */
+function copySlot(streak: number, bucket: number, k: number): number {
+  return (streak * LENGTH_BUCKETS + bucket) * CHAIN_SLOTS + Math.min(k, CHAIN_SLOTS - 1);
+}
+
+/** Acceptance rates of copied tokens by (streak, matched-length bucket, chain index), with priors. */
 export function copyAcceptanceTable(): AcceptanceTable {
-  return new AcceptanceTable(4 * CHAIN_SLOTS, (slot) => (slot % CHAIN_SLOTS === 0 ? 0.25 + 0.1 * Math.floor(slot / CHAIN_SLOTS) : 0.75));
+  return new AcceptanceTable(STREAKS * LENGTH_BUCKETS * CHAIN_SLOTS, (slot) => {
+    const k = slot % CHAIN_SLOTS;
+    const bucket = Math.floor(slot / CHAIN_SLOTS) % LENGTH_BUCKETS;
+    const streak = Math.floor(slot / (CHAIN_SLOTS * LENGTH_BUCKETS));
+    if (streak === 2) return k === 0 ? 0.7 : 0.85;
+    if (streak === 1) return k === 0 ? 0.35 : 0.75;
+    return k === 0 ? 0.15 + 0.07 * bucket : 0.7;
+  });
+}
+
+export interface CopySpecOptions {
+  /** Most tokens per copy draft (default DEFAULT_COPY_LENGTH). */
+  maxTokens?: number;
+  /** Which earlier occurrence to copy from (default 'longest'). */
+  selection?: CopySelection;
+  /** γ of a second index tried when the γ-gram has no earlier occurrence (default 2; 0 = none). */
+  fallbackGamma?: number;
 }
 
 /**
  * The CopySpec draft source: one chain per step. Estimates: the chance the k-th copied token is
- * accepted given the ones before it were, learnt per (matched-length bucket, k).
+ * accepted given the ones before it were, learnt per (streak, matched-length bucket, k).
  */
 export class CopySpecSource {
   readonly name = 'copyspec';
   private readonly index: CopyIndex;
-  /** Generated tokens already appended to the index. */
+  private readonly fallback: CopyIndex | undefined;
+  /** Generated tokens already appended to the indexes. */
   private synced = 0;
   readonly table: AcceptanceTable;
+  private streak = 0;
+  /** This forward's judged copy nodes: accepted count, and whether one was rejected. */
+  private judged = { accepted: 0, rejected: false, any: false };
 
   constructor(
     index?: CopyIndex,
-    private readonly opts: { maxTokens?: number; selection?: CopySelection } = {},
+    private readonly opts: CopySpecOptions = {},
     table?: AcceptanceTable,
+    fallback?: CopyIndex,
   ) {
     this.index = index ?? new CopyIndex();
+    const fg = opts.fallbackGamma ?? 2;
+    this.fallback = fg > 0 && fg < this.index.gamma ? (fallback ?? new CopyIndex(fg)) : undefined;
     this.table = table ?? copyAcceptanceTable();
   }
 
   begin(prompt: ArrayLike<number>): void {
     this.index.reset(prompt);
+    this.fallback?.reset(prompt);
     this.synced = 0;
+    this.streak = 0;
   }
 
-  /** The copy match for the current sequence (prompt + generated), after syncing the index. */
+  /** The copy match for the current sequence (prompt + generated), after syncing the indexes. */
   match(ctx: DraftContext): CopyMatch | null {
     const gen = ctx.generated;
-    // Accepted tokens are final: the index only ever grows during a request.
+    // Accepted tokens are final: the indexes only ever grow during a request.
     if (this.synced < gen.length) {
       this.index.append(gen, this.synced);
+      this.fallback?.append(gen, this.synced);
       this.synced = gen.length;
     }
-    return findCopy(this.index, Math.min(this.opts.maxTokens ?? DEFAULT_COPY_LENGTH, ctx.maxDepth), this.opts.selection);
+    const max = Math.min(this.opts.maxTokens ?? DEFAULT_COPY_LENGTH, ctx.maxDepth);
+    const selection = this.opts.selection ?? 'longest';
+    return findCopy(this.index, max, selection) ?? (this.fallback ? findCopy(this.fallback, max, selection) : null);
   }
 
   propose(tree: DraftTree, ctx: DraftContext): void {
+    this.judged = { accepted: 0, rejected: false, any: false };
     const m = this.match(ctx);
     if (!m) return;
     const bucket = lengthBucket(m.matchLength);
     let p = 1;
     let at = 0;
     m.tokens.forEach((token, k) => {
-      const slot = bucket * CHAIN_SLOTS + Math.min(k, CHAIN_SLOTS - 1);
+      const slot = copySlot(this.streak, bucket, k);
       p *= this.table.rate(slot);
       at = tree.add(at, token, p, { drafter: this.name, slot });
     });
@@ -261,5 +300,14 @@ export class CopySpecSource {
 
   record(slot: number, hit: boolean): void {
     this.table.record(slot, hit);
+    this.judged.any = true;
+    if (hit) this.judged.accepted++;
+    else this.judged.rejected = true;
+  }
+
+  /** After this forward's record() calls: the streak the next draft is judged in. */
+  settle(): void {
+    const j = this.judged;
+    this.streak = !j.any || j.accepted === 0 ? 0 : j.rejected ? 1 : 2;
   }
 }

@@ -11,7 +11,7 @@
 // workspace), the learnt acceptance rates, and one CopyIndex per document.
 
 import type { TokenizerLike } from '../../engine/types';
-import { copyAcceptanceTable, CopyIndex, CopySpecSource, type CopySelection } from './copyspec';
+import { copyAcceptanceTable, CopyIndex, CopySpecSource, type CopySpecOptions } from './copyspec';
 import { PlannedDrafter, type AcceptanceTable, type ForwardCost } from './planner';
 import { PromptLookupDrafter } from './promptLookup';
 import { recyclingAcceptanceTable, RecyclingSource, type AdjacencyMatrix } from './recycling';
@@ -31,9 +31,11 @@ export interface SpeculationOptions {
   cost?: ForwardCost;
   /** Most rows per verification forward (default 64). */
   maxRows?: number;
+  /** Plan trees against the throughput achieved so far (default true). */
+  globalPlanning?: boolean;
   saveDelayMs?: number;
-  /** Which earlier occurrence CopySpec copies from (default 'earliest', as in the paper). */
-  copySelection?: CopySelection;
+  /** CopySpec's choices (which occurrence, fallback γ, draft length). */
+  copy?: CopySpecOptions;
 }
 
 export class Speculation {
@@ -42,7 +44,9 @@ export class Speculation {
   /** Learnt acceptance rates, shared by every document. */
   private readonly copyRates: AcceptanceTable = copyAcceptanceTable();
   private readonly recyclingRates: AcceptanceTable = recyclingAcceptanceTable();
-  private readonly indexes = new WeakMap<object, CopyIndex>();
+  /** Per drafter kind: decayed tokens and modelled ms of recent forwards (its achieved throughput). */
+  private readonly achieved = new Map<DrafterKind, { tokens: number; ms: number }>();
+  private readonly indexes = new WeakMap<object, { primary: CopyIndex; fallback: CopyIndex }>();
 
   constructor(
     private readonly tokenizer: Pick<TokenizerLike, 'size' | 'tokenBytes'>,
@@ -63,11 +67,19 @@ export class Speculation {
    */
   async drafter(kind: DrafterKind, document?: object): Promise<Drafter> {
     if (kind === 'prompt-lookup') return new PromptLookupDrafter();
-    const plan = { cost: this.opts.cost, maxRows: this.opts.maxRows };
-    const copy = (): CopySpecSource => new CopySpecSource(this.indexFor(document), { selection: this.opts.copySelection }, this.copyRates);
-    if (kind === 'copyspec') return new PlannedDrafter([copy()], plan, kind);
+    const plan = { cost: this.opts.cost, maxRows: this.opts.maxRows, global: this.opts.globalPlanning };
+    let achieved = this.achieved.get(kind);
+    if (!achieved) {
+      achieved = { tokens: 0, ms: 0 };
+      this.achieved.set(kind, achieved);
+    }
+    const copy = (): CopySpecSource => {
+      const idx = this.indexesFor(document);
+      return new CopySpecSource(idx.primary, this.opts.copy, this.copyRates, idx.fallback);
+    };
+    if (kind === 'copyspec') return new PlannedDrafter([copy()], plan, kind, achieved);
     const recycling = new RecyclingSource(await this.adjacency(), { limit: this.tokenizer.size }, this.recyclingRates);
-    return new PlannedDrafter(kind === 'auto' ? [copy(), recycling] : [recycling], plan, kind);
+    return new PlannedDrafter(kind === 'auto' ? [copy(), recycling] : [recycling], plan, kind, achieved);
   }
 
   /** A request finished: persist the matrix once it has been quiet for a while. */
@@ -80,13 +92,14 @@ export class Speculation {
     if (this.matrix) await this.store.flush();
   }
 
-  private indexFor(document: object | undefined): CopyIndex {
-    if (!document) return new CopyIndex();
-    let index = this.indexes.get(document);
-    if (!index) {
-      index = new CopyIndex();
-      this.indexes.set(document, index);
+  private indexesFor(document: object | undefined): { primary: CopyIndex; fallback: CopyIndex } {
+    const make = () => ({ primary: new CopyIndex(), fallback: new CopyIndex(this.opts.copy?.fallbackGamma || 2) });
+    if (!document) return make();
+    let idx = this.indexes.get(document);
+    if (!idx) {
+      idx = make();
+      this.indexes.set(document, idx);
     }
-    return index;
+    return idx;
   }
 }

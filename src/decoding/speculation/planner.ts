@@ -60,6 +60,13 @@ export interface PlanOptions {
   maxRows: number;
   /** JS work per drafted row (logits scan for recycling, chooser), ms. Default 0.02. */
   perRowMs?: number;
+  /**
+   * The throughput decoding already achieves, tokens per ms. Given, the planner maximises
+   * expected tokens − throughput × ms (a node is worth its row when it brings more tokens than
+   * that time would bring at the usual rate: what maximises total tokens / total time); omitted,
+   * this forward's own tokens per ms.
+   */
+  throughput?: number;
 }
 
 /** What the planner decided, for the statistics. */
@@ -71,9 +78,9 @@ export interface Plan {
 }
 
 /**
- * Keeps the nodes of `tree` that maximise expected tokens per millisecond: the best-estimated
- * ones first (a child never scores above its parent, so every prefix of that order is a tree),
- * as many as pay for their rows.
+ * Keeps the nodes of `tree` that pay for their rows: the best-estimated ones first (a child
+ * never scores above its parent, so every prefix of that order is a tree), as many as maximise
+ * expected tokens per millisecond (see PlanOptions.throughput).
  */
 export function planTree(tree: DraftTree, opts: PlanOptions): Plan {
   const perRow = opts.perRowMs ?? 0.02;
@@ -82,14 +89,16 @@ export function planTree(tree: DraftTree, opts: PlanOptions): Plan {
   order.sort((a, b) => tree.estimates[b] - tree.estimates[a] || a - b);
   const limit = Math.min(order.length, Math.max(0, opts.maxRows - 1));
   const msFor = (rows: number): number => opts.cost(rows, opts.past) + perRow * (rows - 1);
+  const lambda = opts.throughput;
+  const valueOf = (tokens: number, ms: number): number => (lambda === undefined ? tokens / ms : tokens - lambda * ms);
   let best = 0;
   let bestMs = msFor(1);
-  let bestValue = 1 / bestMs;
+  let bestValue = valueOf(1, bestMs);
   let sum = 0;
   for (let k = 0; k < limit; k++) {
     sum += tree.estimates[order[k]];
     const ms = msFor(k + 2);
-    const value = (1 + sum) / ms;
+    const value = valueOf(1 + sum, ms);
     if (value > bestValue) {
       bestValue = value;
       best = k + 1;
@@ -165,10 +174,14 @@ export interface DraftSource {
   observeLogits?(tree: DraftTree, logits: Float32Array, vocab: number): void;
   /** A node of this source in `slot` was judged: accepted or not, its parent having been accepted. */
   record(slot: number, hit: boolean): void;
+  /** After a forward's record() calls. */
+  settle?(): void;
 }
 
 export interface PlannedDrafterOptions {
   cost?: ForwardCost;
+  /** Plan against the throughput achieved so far (default true; false: each forward's own tokens per ms). */
+  global?: boolean;
   /** Most rows per forward, root included (default 64). */
   maxRows?: number;
   perRowMs?: number;
@@ -191,14 +204,19 @@ export class PlannedDrafter implements Drafter {
   readonly name: string;
   readonly stats: PlannerStats = { forwards: 0, expectedTokens: 0, rows: 0 };
   private readonly byName: Map<string, DraftSource>;
+  /** Tokens and modelled ms of recent forwards (decayed), for the achieved throughput. */
+  private readonly achieved: { tokens: number; ms: number };
+  private lastMs = 0;
 
   constructor(
     private readonly sources: readonly DraftSource[],
     private readonly opts: PlannedDrafterOptions = {},
     name?: string,
+    achieved?: { tokens: number; ms: number },
   ) {
     this.name = name ?? sources.map((s) => s.name).join('+');
     this.byName = new Map(sources.map((s) => [s.name, s]));
+    this.achieved = achieved ?? { tokens: 0, ms: 0 };
   }
 
   begin(prompt: ArrayLike<number>): void {
@@ -208,7 +226,12 @@ export class PlannedDrafter implements Drafter {
   draft(root: number, ctx: DraftContext): DraftTree {
     const tree = new DraftTree(root);
     if (ctx.maxDepth > 0) for (const s of this.sources) s.propose(tree, ctx);
-    const plan = planTree(tree, { cost: this.opts.cost ?? defaultForwardCost, past: ctx.past, maxRows: this.opts.maxRows ?? 64, perRowMs: this.opts.perRowMs });
+    const cost = this.opts.cost ?? defaultForwardCost;
+    const a = this.achieved;
+    // Until something is learnt, the throughput of plain decoding.
+    const throughput = this.opts.global === false ? undefined : a.ms > 0 ? a.tokens / a.ms : 1 / cost(1, ctx.past);
+    const plan = planTree(tree, { cost, past: ctx.past, maxRows: this.opts.maxRows ?? 64, perRowMs: this.opts.perRowMs, throughput });
+    this.lastMs = plan.expectedMs;
     this.stats.forwards++;
     this.stats.expectedTokens += plan.expectedTokens;
     this.stats.rows += plan.tree.size;
@@ -223,5 +246,10 @@ export class PlannedDrafter implements Drafter {
     judgedNodes(tree, path, (node, hit) => {
       for (const src of tree.sources[node]) this.byName.get(src.drafter)?.record(src.slot, hit);
     });
+    for (const s of this.sources) s.settle?.();
+    // Achieved throughput in modelled time (load on the machine must not steer the plan).
+    const a = this.achieved;
+    a.tokens = 0.98 * a.tokens + path.length;
+    a.ms = 0.98 * a.ms + this.lastMs;
   }
 }

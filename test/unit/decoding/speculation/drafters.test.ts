@@ -110,6 +110,40 @@ test('CopySpecSource drafts from generated tokens as they arrive and keeps its i
   assert.deepEqual([...idx.tokens()], prompt2);
 });
 
+test('CopySpecSource falls back to a 2-gram match, and trusts an ongoing copy more', () => {
+  // "7 8" occurs earlier but "6 7 8" does not: the γ = 3 index finds nothing, the 2-gram copies "9 10".
+  const prompt = [1, 7, 8, 9, 10, 2, 3, 6, 7];
+  const src = new CopySpecSource(undefined, { selection: 'earliest' });
+  src.begin(prompt);
+  const t = new DraftTree(8);
+  src.propose(t, ctx(prompt, [8], 2));
+  assert.deepEqual(t.tokens, [8, 9, 10]);
+  const none = new CopySpecSource(undefined, { fallbackGamma: 0 });
+  none.begin(prompt);
+  const t0 = new DraftTree(8);
+  none.propose(t0, ctx(prompt, [8], 2));
+  assert.equal(t0.size, 1, 'without the fallback: no draft');
+
+  // After a forward that accepted every judged copy node, the next chain starts more confident.
+  const p2 = [4, 5, 6, 7, 8, 9, 4, 5];
+  const fresh = new CopySpecSource();
+  fresh.begin(p2);
+  const before = new DraftTree(6);
+  fresh.propose(before, ctx(p2, [6], 4));
+  const first = before.estimates[1];
+  for (const src of before.sources.slice(1)) fresh.record(src[0].slot, true);
+  fresh.settle();
+  const after = new DraftTree(7);
+  fresh.propose(after, ctx(p2, [6, 7], 4));
+  assert.ok(after.estimates[1] > first, `streak raises the first estimate (${first} → ${after.estimates[1]})`);
+  // A rejection at the first copied token resets it.
+  fresh.record(after.sources[1][0].slot, false);
+  fresh.settle();
+  const reset = new DraftTree(7);
+  fresh.propose(reset, ctx(p2, [6, 7], 4));
+  assert.ok(reset.estimates[1] < after.estimates[1]);
+});
+
 test('the adjacency matrix keeps the top 8 in order; the last write wins', () => {
   const m = new AdjacencyMatrix(20);
   assert.deepEqual([...m.row(3)], new Array(RECYCLING_K).fill(-1));

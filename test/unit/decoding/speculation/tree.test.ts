@@ -94,6 +94,17 @@ test('the planner keeps the best nodes while they pay for their rows', () => {
   assert.equal(planTree(t, { cost: () => 1, past: 0, maxRows: 3, perRowMs: 0 }).tree.size, 3);
 });
 
+test('against an achieved throughput, a node must bring more tokens than its time would', () => {
+  const t = sample();
+  const cost = (q: number) => 1 + 0.25 * (q - 1);
+  // λ = 1 token/ms: a node is kept when its estimate exceeds 0.25 (its row's cost × λ): 0.5, 0.4, 0.3.
+  assert.deepEqual(planTree(t, { cost, past: 0, maxRows: 64, perRowMs: 0, throughput: 1 }).tree.tokens, [10, 11, 12, 13]);
+  // λ = 3: only estimates above 0.75 pay: none.
+  assert.equal(planTree(t, { cost, past: 0, maxRows: 64, perRowMs: 0, throughput: 3 }).tree.size, 1);
+  // λ → 0: every node with an estimate.
+  assert.equal(planTree(t, { cost, past: 0, maxRows: 64, perRowMs: 0, throughput: 1e-6 }).tree.size, t.size);
+});
+
 test('a child estimated above its parent still yields a valid tree', () => {
   const t = new DraftTree(1);
   const a = t.add(0, 2, 0.1);
