@@ -72,6 +72,8 @@ export interface Request {
   doc: string;
   cursor: number;
   maxTokens: number;
+  /** Edits: the rest of the copy (what a faithful copy would write next). */
+  expected?: string;
 }
 
 interface Row {
@@ -84,6 +86,9 @@ interface Row {
   tokens: number;
   stop: string;
   greedyMs: number;
+  /** Edits: characters of greedy's text that follow the expected copy before the first difference, and the text's length. */
+  copiedChars?: number;
+  textChars?: number;
   /** Per drafter: ms, ratio, tokens per forward, rows per forward, draft share, output equal. */
   drafters: Record<string, { ms: number; ratio: number; tokensPerForward: number; rowsPerForward: number; draftShare: number; forwards: number; equal: boolean }>;
 }
@@ -173,7 +178,7 @@ export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, k
     const typed = 1 + Math.floor(rnd() * Math.min(6, len - 3));
     const before = [...lines.slice(0, j), '', ...block.slice(0, typed)].join('\n') + '\n';
     const after = lines.slice(j).join('\n');
-    return { workload: 'edit', kind, lang, path: rec.path, doc: before + after, cursor: before.length, maxTokens: 16 + Math.floor(rnd() * 113) };
+    return { workload: 'edit', kind, lang, path: rec.path, doc: before + after, cursor: before.length, maxTokens: 16 + Math.floor(rnd() * 113), expected: block.slice(typed).join('\n') };
   }
   return null;
 }
@@ -333,6 +338,12 @@ export async function run(args: string[]): Promise<object> {
         greedyMs: r2(g.ms),
         drafters: {},
       };
+      if (r.expected !== undefined) {
+        let c = 0;
+        while (c < g.out.text.length && c < r.expected.length && g.out.text[c] === r.expected[c]) c++;
+        row.copiedChars = c;
+        row.textChars = g.out.text.length;
+      }
       for (const d of DRAFTERS) {
         const x = results.get(d) as { ms: number; out: SpeculativeResult };
         const s = x.out.speculation;
@@ -360,6 +371,12 @@ export async function run(args: string[]): Promise<object> {
         stoppedAtEos: rs.filter((r) => r.stop !== 'maxTokens').length,
         greedyMsPerTokenMedian: r2(median(long.map((r) => r.greedyMs / Math.max(1, r.tokens - 1)))),
       };
+      const edits = long.filter((r) => r.textChars !== undefined);
+      if (edits.length > 0) {
+        /** How far greedy's text follows the copy the user started: median share of its characters before the first difference. */
+        out.greedyFollowsCopyMedian = r3(median(edits.map((r) => (r.copiedChars ?? 0) / Math.max(1, r.textChars ?? 1))));
+        out.greedyFollowsCopyFully = edits.filter((r) => (r.copiedChars ?? 0) >= 0.9 * (r.textChars ?? 0)).length;
+      }
       for (const d of DRAFTERS) {
         const ratios = long.map((r) => r.drafters[d].ratio);
         const forwards = long.reduce((a, r) => a + r.drafters[d].forwards, 0);
@@ -429,6 +446,7 @@ function markdown(report: { command: string; wallSeconds: number; counts: object
   for (const [name, res] of Object.entries(results)) {
     const r = res as Record<string, unknown> & { requests: number; requestsWith16PlusTokens: number; meanTokens: number; stoppedAtEos: number; greedyMsPerTokenMedian: number };
     lines.push(`## ${name}: ${r.requests} requests (${r.requestsWith16PlusTokens} with ≥ 16 tokens), mean ${r.meanTokens} tokens, ${r.stoppedAtEos} ended at an end token, greedy ${r.greedyMsPerTokenMedian} ms/token`, '');
+    if (r.greedyFollowsCopyMedian !== undefined) lines.push(`Greedy follows the copy the user started for a median ${(100 * (r.greedyFollowsCopyMedian as number)).toFixed(0)} % of its text; ${r.greedyFollowsCopyFully} of ${r.requestsWith16PlusTokens} requests copy (≥ 90 %) all the way.`, '');
     lines.push('| drafter | speedup (median) | p25–p75 | all requests | tokens / forward | rows / forward | draft overhead | mismatches |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const d of DRAFTERS) {
       const s = r[d] as { speedupMedian: number; speedupP25: number; speedupP75: number; speedupMedianAllRequests: number; tokensPerForward: number; rowsPerForwardMedian: number; draftOverheadMedian: number; mismatches: number };

@@ -14,7 +14,7 @@ import type { TokenizerLike } from '../../engine/types';
 import { copyAcceptanceTable, CopyIndex, CopySpecSource, type CopySpecOptions } from './copyspec';
 import { PlannedDrafter, type AcceptanceTable, type ForwardCost } from './planner';
 import { PromptLookupDrafter } from './promptLookup';
-import { recyclingAcceptanceTable, RecyclingSource, type AdjacencyMatrix } from './recycling';
+import { recyclingAcceptanceTable, RecyclingSource, type AdjacencyMatrix, type RecyclingOptions } from './recycling';
 import { RecyclingStore, tokenizerFingerprint, type StoreLog } from './recyclingStore';
 import type { Drafter } from './verify';
 
@@ -36,6 +36,8 @@ export interface SpeculationOptions {
   saveDelayMs?: number;
   /** CopySpec's choices (which occurrence, fallback γ, draft length). */
   copy?: CopySpecOptions;
+  /** Token Recycling's candidate budget. */
+  recycling?: Omit<RecyclingOptions, 'limit'>;
 }
 
 export class Speculation {
@@ -78,7 +80,7 @@ export class Speculation {
       return new CopySpecSource(idx.primary, this.opts.copy, this.copyRates, idx.fallback);
     };
     if (kind === 'copyspec') return new PlannedDrafter([copy()], plan, kind, achieved);
-    const recycling = new RecyclingSource(await this.adjacency(), { limit: this.tokenizer.size }, this.recyclingRates);
+    const recycling = new RecyclingSource(await this.adjacency(), { ...this.opts.recycling, limit: this.tokenizer.size }, this.recyclingRates);
     return new PlannedDrafter(kind === 'auto' ? [copy(), recycling] : [recycling], plan, kind, achieved);
   }
 

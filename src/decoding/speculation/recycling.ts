@@ -112,7 +112,11 @@ export function recyclingAcceptanceTable(): AcceptanceTable {
 }
 
 export interface RecyclingOptions {
-  /** Candidate nodes grown before planning (default 48). */
+  /**
+   * Candidate nodes grown before planning (default 16). On the 2-core dev machine the planner
+   * keeps ~6 rows; 16 candidates kept the same acceptance as 48 at a quarter of the drafting
+   * time (0.12 vs 0.5 ms per forward in 'auto').
+   */
   maxCandidates?: number;
   /** Candidates below this estimated probability are not grown (default 0.01). */
   minEstimate?: number;
@@ -139,7 +143,7 @@ export class RecyclingSource {
   }
 
   propose(tree: DraftTree, ctx: DraftContext): void {
-    const maxCandidates = this.opts.maxCandidates ?? 48;
+    const maxCandidates = this.opts.maxCandidates ?? 16;
     const minEstimate = this.opts.minEstimate ?? 0.01;
     const heap = new CandidateHeap();
     const expand = (node: number): void => {
