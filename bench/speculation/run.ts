@@ -90,7 +90,7 @@ interface Row {
   copiedChars?: number;
   textChars?: number;
   /** Per drafter: ms, ratio, tokens per forward, rows per forward, draft share, output equal. */
-  drafters: Record<string, { ms: number; ratio: number; tokensPerForward: number; rowsPerForward: number; draftShare: number; forwards: number; equal: boolean }>;
+  drafters: Record<string, { ms: number; ratio: number; tokensPerForward: number; rowsPerForward: number; draftShare: number; forwards: number; equal: boolean; firstDifference?: { index: number; greedy: number; got: number } }>;
 }
 
 function flag(args: string[], name: string): string | undefined {
@@ -289,7 +289,8 @@ export async function run(args: string[]): Promise<object> {
     const edits = make(editsPerLang * 4, (l) => editRequest(l, pick(l), rnd, rnd() < 0.5 ? 'duplicate' : 'rename'));
     const wanted = (r: Request): number => (r.workload === 'completion' ? perLang : editsPerLang);
 
-    const spec = new Speculation(tokenizer);
+    // One Speculation per drafter: each learns (matrix, acceptance rates, throughput) only from its own forwards, as in a session that uses it.
+    const specs = new Map(DRAFTERS.map((d) => [d, new Speculation(tokenizer)]));
     const processors = [banIdsFrom(tokenizer.size)];
     const rows: Row[] = [];
     const all = [...warm.map((r) => ({ r, measured: false })), ...[...completion, ...edits].map((r) => ({ r, measured: true }))];
@@ -321,7 +322,7 @@ export async function run(args: string[]): Promise<object> {
         const out =
           v === 'greedy'
             ? await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria })
-            : await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria, drafter: await spec.drafter(v as DrafterKind, session) });
+            : await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria, drafter: await (specs.get(v as DrafterKind) as Speculation).drafter(v as DrafterKind, session) });
         results.set(v, { ms: performance.now() - t0, out });
       }
       session.dispose();
@@ -356,6 +357,11 @@ export async function run(args: string[]): Promise<object> {
           forwards: s.forwards,
           equal: sameOutput(g.out, x.out),
         };
+        if (!row.drafters[d].equal) {
+          let i = 0;
+          while (i < g.out.tokens.length && g.out.tokens[i] === x.out.tokens[i]) i++;
+          row.drafters[d].firstDifference = { index: i, greedy: g.out.tokens[i] ?? -1, got: x.out.tokens[i] ?? -1 };
+        }
       }
       rows.push(row);
       if ((n + 1) % 10 === 0) log(`speculation bench: ${rows.length} requests measured, ${screened.completion + screened.edit} screened out (${Math.round((Date.now() - started) / 1000)} s)`);
@@ -404,7 +410,7 @@ export async function run(args: string[]): Promise<object> {
     for (const l of LANGS) results[`completion.${l}`] = summarize(measuredRows.filter((r) => r.workload === 'completion' && r.lang === l));
     for (const k of ['duplicate', 'rename']) results[`edit.${k}`] = summarize(measuredRows.filter((r) => r.workload === 'edit' && r.kind === k));
     const mismatches = Object.fromEntries(DRAFTERS.map((d) => [d, rows.filter((r) => !r.drafters[d].equal).length]));
-    const matrix = await spec.adjacency();
+    const matrix = await (specs.get('auto') as Speculation).adjacency();
     const report = {
       bench: 'speculation',
       command: `./bin/slipstream bench speculation ${args.join(' ')}`.trim(),
@@ -422,6 +428,7 @@ export async function run(args: string[]): Promise<object> {
       qLatency: qLat,
       results,
       mismatchesAllRequests: mismatches,
+      /** Rows of the 'auto' drafter's recycling matrix holding successors at the end. */
       recyclingRowsFilled: matrix.filledRows(),
       rows,
     };

@@ -13,9 +13,10 @@ export type ForwardCost = (rows: number, past: number) => number;
 
 /**
  * Forward latency of the default model (30M Qwen2, vocab 15,232) with a tree bias and logits
- * for every row, ms, measured by `slipstream bench speculation` (qLatency, medians, interleaved)
- * on the 2-core AVX-512 dev machine. Rows: past length; columns: QS. Only the shape matters to
- * the planner (ratios to q = 1), and the shape holds for models of similar width.
+ * for every row, ms: medians of 15 forwards on the 2-core AVX-512 dev machine while it was
+ * quiet (load ≈ 1; q = 12, 24, 48 interpolated). `slipstream bench speculation` repeats the
+ * measurement (qLatency). Rows: past length; columns: qs. The planner uses the shape (what a
+ * row costs relative to the forward), which holds for models of similar width on 2 cores.
  */
 export const DEFAULT_FORWARD_MS: { pasts: readonly number[]; qs: readonly number[]; ms: readonly (readonly number[])[] } = {
   pasts: [512, 2048],

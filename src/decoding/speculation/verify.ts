@@ -87,7 +87,7 @@ export function appendPath(cache: KvCache, tree: DraftTree, step: ForwardResult,
   const n = path.length;
   const { numKvHeads: kvH, headDim: d } = cache.shape;
   const pick = (rows: Float32Array): Float32Array => {
-    if (n === q) return rows; // the whole tree was one accepted chain
+    if (n === q) return rows; // the whole tree was one accepted chain: rows already in path order
     const out = new Float32Array(kvH * n * d); // [kvH, n, d]
     for (let h = 0; h < kvH; h++) {
       for (let i = 0; i < n; i++) {
@@ -97,10 +97,9 @@ export function appendPath(cache: KvCache, tree: DraftTree, step: ForwardResult,
     }
     return out;
   };
-  const contiguous = path.every((node, i) => node === i);
   cache.append(
-    step.newKeys.map((k) => (contiguous && n === q ? k : pick(k))),
-    step.newValues.map((v) => (contiguous && n === q ? v : pick(v))),
+    step.newKeys.map(pick),
+    step.newValues.map(pick),
     path.map((node) => tree.tokens[node]),
     path.map((node) => rootPosition + tree.depths[node]),
   );
