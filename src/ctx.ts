@@ -20,6 +20,8 @@ export interface BackendOptions {
   maxDocumentBytes: number;
   maxDocumentLines: number;
   graphCacheDir: string;
+  /** Speculative decoding's per-workspace state (the token recycling matrix). */
+  speculationStateDir?: string;
   log: Logger;
   onState: (state: EngineState) => void;
 }
@@ -177,6 +179,8 @@ export class Ctx implements vscode.Disposable {
       maxDocumentBytes: Number.MAX_SAFE_INTEGER,
       maxDocumentLines: Number.MAX_SAFE_INTEGER,
       graphCacheDir: path.join(this.extension.globalStorageUri.fsPath, 'graphs'),
+      // Per workspace (what it learns is the workspace's code); without a folder open, per user.
+      speculationStateDir: path.join((this.extension.storageUri ?? this.extension.globalStorageUri).fsPath, 'speculation'),
       log: this.log,
       // A disposed backend may still report while its last forward winds down.
       onState: (state) => this.backend === backend && this.setEngineState(state),

@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { listBenches, runBench } from '../../bench/run';
 import { CompletionService } from '../completion/service';
-import type { CompletionResult } from '../completion/types';
+import type { CompletionResult, SpeculationMode } from '../completion/types';
 import { graphCacheDir, MissingModelError, resolveModelDir } from './paths';
 import { runSession } from './session';
 
@@ -38,8 +38,10 @@ Commands:
       --no-token-healing   Keep the prompt's last token even when it is part of a longer one
                            (a lone "." before a member); healing is on by default
       --layout L           psm | spm: fill-in-the-middle part order (default: the model's own, spm for the embedded one)
+      --speculation S      off | copyspec | recycling | auto (default auto): lossless
+                           speculative decoding (same completion, fewer forwards)
       --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason,
-                           monitorInterventions}
+                           monitorInterventions, acceptedPerForward}
 
   session                  JSON lines on stdin/stdout, one response per request:
                              {"op":"open","path","text"}
@@ -55,6 +57,8 @@ Commands:
 
 Exit codes: 0 ok, 1 usage or input error, 2 model error.
 `;
+
+const SPECULATION_MODES: readonly SpeculationMode[] = ['off', 'copyspec', 'recycling', 'auto'];
 
 /** A usage mistake: message + hint, exit code 1. */
 class UsageError extends Error {}
@@ -159,6 +163,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     'no-monitors': { type: 'boolean' },
     'no-token-healing': { type: 'boolean' },
     layout: { type: 'string' },
+    speculation: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -173,6 +178,10 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
   if (mode !== undefined && mode !== 'line' && mode !== 'block' && mode !== 'auto') throw new UsageError(`--mode takes line, block or auto, got ${JSON.stringify(mode)}`);
   const layout = values.layout;
   if (layout !== undefined && layout !== 'psm' && layout !== 'spm') throw new UsageError(`--layout takes psm or spm, got ${JSON.stringify(layout)}`);
+  const speculation = values.speculation;
+  if (speculation !== undefined && !SPECULATION_MODES.includes(speculation as SpeculationMode)) {
+    throw new UsageError(`--speculation takes ${SPECULATION_MODES.join(', ')}, got ${JSON.stringify(speculation)}`);
+  }
 
   let text: string;
   try {
@@ -186,7 +195,13 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     const t0 = performance.now();
     await load(svc);
     const loadMs = performance.now() - t0;
-    const result = await svc.complete({ path: file, line: line - 1, col: col - 1, maxTokens, options: { mode, monitors: !values['no-monitors'], tokenHealing: !values['no-token-healing'], promptLayout: layout } });
+    const result = await svc.complete({
+      path: file,
+      line: line - 1,
+      col: col - 1,
+      maxTokens,
+      options: { mode, monitors: !values['no-monitors'], tokenHealing: !values['no-token-healing'], promptLayout: layout, speculation: speculation as SpeculationMode | undefined },
+    });
     if (result.stopReason === 'skipped') throw new Error(`skipped ${file}: ${result.skippedReason}`);
     // The model was loaded before the request (to tell model errors apart): count it in as the request's own.
     const t = result.timings;
@@ -207,6 +222,7 @@ function completeJson(r: CompletionResult): Record<string, unknown> {
     encodedTokens: r.encodedTokens,
     stopReason: r.stopReason,
     monitorInterventions: r.monitorInterventions,
+    acceptedPerForward: r.acceptedPerForward,
   };
 }
 

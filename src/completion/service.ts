@@ -13,6 +13,7 @@ import { banIdsFrom, type LogitsProcessor } from '../decoding/logitsProcessors';
 import { lexSyntaxFor } from '../decoding/monitors/lexer';
 import { stoppingCriteria } from '../decoding/stopping';
 import { afterTail, healingProcessor, healingTail, stripTail } from '../decoding/tokenHealing';
+import { Speculation, speculativeGenerate } from '../decoding/speculation/index';
 import { languageIdForPath } from '../analysis/grammars';
 import { checkDocument, DEFAULT_GUARD_LIMITS } from './documentGuards';
 import { applyEdits } from './documentText';
@@ -78,6 +79,8 @@ export interface CompletionServiceOptions {
    * 25); a request whose analysis is later runs without monitors.
    */
   monitorBudgetMs?: number;
+  /** Folder where speculative decoding keeps its per-workspace state (the token recycling matrix); undefined = memory only. */
+  speculationStateDir?: string;
 }
 
 /** Characters after the cursor the post-processor compares completions with. */
@@ -115,6 +118,8 @@ export class CompletionService implements CompletionBackend {
   private stateValue: EngineState = { kind: 'idle' };
   /** Incremental trees of the open documents + the workspace symbol index (monitors). */
   private readonly monitoring: Monitoring;
+  /** Speculative decoding's cross-request state (created with the first speculative request). */
+  private speculation: Speculation | undefined;
 
   constructor(opts: CompletionServiceOptions) {
     this.opts = opts;
@@ -263,6 +268,7 @@ export class CompletionService implements CompletionBackend {
     await Promise.all(tails);
     const loaded = this.loaded ?? (await this.loading?.catch(() => undefined));
     this.loaded = undefined;
+    await this.speculation?.flush();
     if (loaded) await loaded.model.dispose();
   }
 
@@ -363,7 +369,7 @@ export class CompletionService implements CompletionBackend {
       block: { ...blockContext(text.slice(0, cursor), linePrefix), syntax: useMonitors ? lexSyntaxFor(doc.languageId ?? languageIdForPath(doc.path) ?? '') : undefined },
     });
     let firstTokenAt = 0;
-    const gen = await generate(model, session.cache, update.logits, config, {
+    const decoding = {
       tokenizer,
       signal,
       processors,
@@ -372,7 +378,19 @@ export class CompletionService implements CompletionBackend {
       onToken: () => {
         if (firstTokenAt === 0) firstTokenAt = performance.now();
       },
-    });
+    };
+    // Speculation changes how many tokens a forward yields, never which tokens.
+    const speculation = req.options?.speculation ?? 'auto';
+    let gen;
+    let acceptedPerForward: number | undefined;
+    if (speculation === 'off') gen = await generate(model, session.cache, update.logits, config, decoding);
+    else {
+      this.speculation ??= new Speculation(tokenizer, { stateDir: this.opts.speculationStateDir, log: this.log });
+      const drafter = await this.speculation.drafter(speculation, session);
+      gen = await speculativeGenerate(model, session.cache, update.logits, config, { ...decoding, drafter });
+      this.speculation.requestDone();
+      if (gen.forwards > 0) acceptedPerForward = gen.speculation.tokensPerForward;
+    }
     const tEnd = performance.now();
     const decodeSeconds = firstTokenAt > 0 ? (tEnd - firstTokenAt) / 1000 : 0;
     const timings: CompletionTimings = {
@@ -381,11 +399,11 @@ export class CompletionService implements CompletionBackend {
       firstTokenMs: firstTokenAt > 0 ? firstTokenAt - t0 : 0,
       totalMs: tEnd - t0,
       tokens: gen.tokens.length,
-      // Decode throughput: every token after the first costs one forward.
-      tokensPerSecond: decodeSeconds > 0 ? gen.forwards / decodeSeconds : 0,
+      // Decode throughput: the tokens after the first (which comes with the prompt's logits).
+      tokensPerSecond: decodeSeconds > 0 ? (gen.tokens.length - 1) / decodeSeconds : 0,
     };
     if (monitors) timings.monitorMs = monitors.stats.ms;
-    const counts = { reusedTokens: update.reusedTokens, encodedTokens: update.encodedTokens };
+    const counts = { reusedTokens: update.reusedTokens, encodedTokens: update.encodedTokens, ...(acceptedPerForward !== undefined ? { acceptedPerForward } : {}) };
     if (gen.stop === 'cancelled' || doc.closed) return { ...emptyResult('cancelled', timings), ...counts };
 
     const completion = postprocess(stripTail(gen.text, tail), { linePrefix, suffix: text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS), mode }, this.opts.filters ?? DEFAULT_FILTERS);

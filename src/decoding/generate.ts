@@ -48,6 +48,45 @@ export interface GenerationResult {
 }
 
 /**
+ * The bookkeeping every decoding loop shares: the chosen tokens, the streamed text (end and
+ * control tokens silent), the onToken callback and the stopping check after each token. Greedy
+ * and speculative decoding push the same tokens through it, so they stop and cut identically.
+ */
+export class GenerationRecorder {
+  /** Every token chosen so far, the one that triggered a stop included. */
+  readonly tokens: number[] = [];
+  text = '';
+  forwards = 0;
+  private readonly decoder = new Utf8StreamDecoder();
+  // End and control tokens stop generation; their text ("<|endoftext|>") must not leak into the completion.
+  private readonly silent: Set<number>;
+  private readonly criteria: readonly StoppingCriterion[];
+
+  constructor(
+    config: GenerationConfig,
+    private readonly options: Pick<GenerateOptions, 'tokenizer' | 'criteria' | 'onToken'>,
+  ) {
+    this.silent = new Set([...config.eosTokenIds, ...config.stopTokenIds]);
+    this.criteria = options.criteria ?? stoppingCriteria(config);
+  }
+
+  /** Records one chosen token; returns the finished result when a stopping rule fires, else null. */
+  push(token: number): GenerationResult | null {
+    this.tokens.push(token);
+    if (!this.silent.has(token)) this.text += this.decoder.push(this.options.tokenizer.tokenBytes(token));
+    const progress: GenerationProgress = { tokens: this.tokens, text: this.text };
+    this.options.onToken?.(token, progress);
+    const verdict = checkStopping(this.criteria, progress);
+    // Bytes still held by the decoder are an unfinished character: dropped, not shown as U+FFFD.
+    return verdict ? { text: this.text.slice(0, verdict.keep), tokens: this.tokens, stop: verdict.kind, forwards: this.forwards } : null;
+  }
+
+  cancelled(): GenerationResult {
+    return { text: this.text, tokens: this.tokens, stop: 'cancelled', forwards: this.forwards };
+  }
+}
+
+/**
  * Greedy decoding from `firstLogits` ([vocab], the logits of the cache's last slot).
  * New tokens take positions cache.nextPosition(), nextPosition() + 1, ...
  */
@@ -58,42 +97,30 @@ export async function generate(
   config: GenerationConfig,
   options: GenerateOptions,
 ): Promise<GenerationResult> {
-  const { tokenizer, signal } = options;
+  const { signal } = options;
   const chooser = options.chooser ?? greedyChooser(options.processors ?? []);
-  const criteria = options.criteria ?? stoppingCriteria(config);
-  // End and control tokens stop generation; their text ("<|endoftext|>") must not leak into the completion.
-  const silent = new Set([...config.eosTokenIds, ...config.stopTokenIds]);
-  const decoder = new Utf8StreamDecoder();
+  const out = new GenerationRecorder(config, options);
   const promptLength = cache.length;
-  const tokens: number[] = [];
-  let text = '';
-  let forwards = 0;
   let logits = firstLogits;
-  const cancelled = (): GenerationResult => ({ text, tokens, stop: 'cancelled', forwards });
 
   try {
-    if (signal?.aborted) return cancelled();
+    if (signal?.aborted) return out.cancelled();
     for (;;) {
       const position = cache.nextPosition();
-      const token = chooser(logits, { position, generated: tokens });
-      tokens.push(token);
-      if (!silent.has(token)) text += decoder.push(tokenizer.tokenBytes(token));
-      const progress: GenerationProgress = { tokens, text };
-      options.onToken?.(token, progress);
-      const verdict = checkStopping(criteria, progress);
-      // Bytes still held by the decoder are an unfinished character: dropped, not shown as U+FFFD.
-      if (verdict) return { text: text.slice(0, verdict.keep), tokens, stop: verdict.kind, forwards };
+      const token = chooser(logits, { position, generated: out.tokens });
+      const done = out.push(token);
+      if (done) return done;
 
       let step: ForwardResult;
       try {
         step = await model.forward(cache, { embeds: model.embed([token]), positions: [position], signal });
       } catch (e) {
-        if (signal?.aborted) return cancelled();
+        if (signal?.aborted) return out.cancelled();
         throw e;
       }
-      forwards++;
+      out.forwards++;
       cache.append(step.newKeys, step.newValues, [token], [position]);
-      if (signal?.aborted) return cancelled();
+      if (signal?.aborted) return out.cancelled();
       logits = step.logits;
     }
   } finally {

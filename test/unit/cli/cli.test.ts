@@ -71,6 +71,21 @@ test('complete --layout spm and --no-token-healing: a lone dot is backed off by 
   assert.match((await cli(['complete', `${file}:1:1`, '--layout', 'mps'])).err, /--layout/);
 });
 
+test('complete --speculation: the same completion in every mode; the answer carries acceptedPerForward', async () => {
+  const answer = async (mode: string) => {
+    const r = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '12', '--mode', 'block', '--speculation', mode, '--json']);
+    assert.equal(r.code, 0, r.err);
+    return JSON.parse(r.out) as { completion: string; acceptedPerForward?: number; timings: { tokens: number } };
+  };
+  const off = await answer('off');
+  assert.equal(off.acceptedPerForward, undefined);
+  for (const mode of ['copyspec', 'recycling', 'auto']) {
+    const r = await answer(mode);
+    assert.equal(r.completion, off.completion, mode);
+    if (r.timings.tokens > 1) assert.equal(typeof r.acceptedPerForward, 'number', mode);
+  }
+});
+
 test('model errors exit 2 with the message and no stack trace', async () => {
   const root = join(tmp, 'pkg');
   mkdirSync(root, { recursive: true });
@@ -97,6 +112,7 @@ test('usage and input errors exit 1', async () => {
   assert.match((await cli(['complete'])).err, /exactly one FILE:LINE:COL/);
   assert.match((await cli(['complete', `${FILE}:1:1`, '--max-tokens', 'x'])).err, /--max-tokens/);
   assert.match((await cli(['complete', `${FILE}:1:1`, '--mode', 'para'])).err, /--mode/);
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--speculation', 'ngram'])).err, /--speculation takes off, copyspec, recycling, auto/);
   assert.match((await cli(['complete', `${FILE}:1:1`, '--bogus'])).err, /Unknown option/);
   assert.match((await cli(['complete', `${join(tmp, 'none.py')}:1:1`, '--model', tinyDir()])).err, /cannot read .*ENOENT/);
   const help = await cli(['--help']);

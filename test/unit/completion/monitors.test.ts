@@ -31,12 +31,14 @@ class PreferringModel extends ScriptedModel {
   }
 
   override async forward(cache: KvCache, req: ForwardRequest): Promise<ForwardResult> {
+    const rows = this.sequences(cache, req).rows;
     const r = await super.forward(cache, req);
-    const seq = [...cache.tokens(), ...[...req.embeds].map((x) => Math.round(x))];
-    const m = seq.lastIndexOf(FIM_MIDDLE);
-    const k = seq.length - m - 1;
     const second = `${this.good}\n`;
-    if (m >= 0 && k < second.length) r.logits[(r.rows - 1) * this.vocab + second.charCodeAt(k)] += 0.5;
+    rows.forEach((seq, row) => {
+      const m = seq.lastIndexOf(FIM_MIDDLE);
+      const k = seq.length - m - 1;
+      if (m >= 0 && k < second.length) r.logits[row * this.vocab + second.charCodeAt(k)] += 0.5;
+    });
     return r;
   }
 }

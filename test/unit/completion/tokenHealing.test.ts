@@ -62,14 +62,18 @@ function readPrompt(seq: readonly number[]): { before: string; generated: string
  * position order, and checks that those positions are 0, 1, 2, ... (PIE keeps them natural).
  */
 class OracleModel extends ScriptedModel {
-  /** Per forward: the text before the cursor plus what was generated, as the last row saw it. */
+  /**
+   * Per forward: the text before the cursor plus what was generated, as the last row asked for
+   * saw it. With one forward per token (speculation off) the request that gave `r` starts
+   * `r.timings.tokens` forwards back.
+   */
   readonly contexts: string[] = [];
 
   constructor(private readonly lines: string[]) {
     super(() => EOS, { vocab: tok.size });
   }
 
-  /** What the prompt held before the cursor in the request that gave `r`. */
+  /** What the prompt held before the cursor in the request that gave `r` (run with speculation off). */
   promptSeen(r: { timings: { tokens: number } }): string | undefined {
     return this.contexts[this.contexts.length - r.timings.tokens];
   }
@@ -98,31 +102,33 @@ class OracleModel extends ScriptedModel {
   override async forward(cache: KvCache, req: ForwardRequest): Promise<ForwardResult> {
     this.forwards++;
     req.signal?.throwIfAborted();
-    if (req.logitRows === 'all' || (Array.isArray(req.logitRows) && (req.logitRows.length !== 1 || req.logitRows[0] !== req.positions.length - 1))) {
-      throw new Error('OracleModel answers for the last row only');
-    }
     const q = req.positions.length;
     const past = cache.length;
     const tokens = cache.tokens();
     const positions = cache.positions();
     const fresh = [...req.embeds].map((x) => Math.round(x));
-    const last = q - 1;
-    const visible = (j: number): boolean => !req.bias || req.bias[last * (past + q) + j] === 0;
-    const items: [number, number][] = [];
-    for (let j = 0; j < past; j++) if (visible(j)) items.push([positions[j], tokens[j]]);
-    for (let j = 0; j < q; j++) if (visible(past + j)) items.push([req.positions[j], fresh[j]]);
-    items.sort((a, b) => a[0] - b[0]);
-    items.forEach(([p], i) => {
-      if (p !== i) throw new Error(`OracleModel: position ${p} at sequence index ${i}`);
+    // Causal rows see everything before them; tree rows (speculation) what their bias row allows.
+    const visible = (row: number, j: number): boolean => (req.bias ? req.bias[row * (past + q) + j] === 0 : j < past + row + 1);
+    const rows = req.logitRows === 'all' ? [...Array(q).keys()] : Array.isArray(req.logitRows) ? req.logitRows : [q - 1];
+    const logits = new Float32Array(rows.length * this.vocab);
+    rows.forEach((row, k) => {
+      const items: [number, number][] = [];
+      for (let j = 0; j < past; j++) if (visible(row, j)) items.push([positions[j], tokens[j]]);
+      for (let j = 0; j < q; j++) if (visible(row, past + j)) items.push([req.positions[j], fresh[j]]);
+      items.sort((a, b) => a[0] - b[0]);
+      items.forEach(([p], i) => {
+        if (p !== i) throw new Error(`OracleModel: position ${p} at sequence index ${i}`);
+      });
+      const seq = items.map(([, t]) => t);
+      const scores = this.scores(seq);
+      for (const [t, sc] of scores) logits[k * this.vocab + t] = sc;
+      if (scores.size === 0) logits[k * this.vocab + EOS] = 1;
+      if (k === rows.length - 1) {
+        const r = readPrompt(seq);
+        this.contexts.push(r ? r.before + r.generated : '');
+      }
     });
-    const seq = items.map(([, t]) => t);
-    const logits = new Float32Array(this.vocab);
-    const scores = this.scores(seq);
-    for (const [t, sc] of scores) logits[t] = sc;
-    if (scores.size === 0) logits[EOS] = 1;
-    const r = readPrompt(seq);
-    this.contexts.push(r ? r.before + r.generated : '');
-    return { logits, rows: 1, newKeys: [new Float32Array(2 * q)], newValues: [new Float32Array(2 * q)] };
+    return { logits, rows: rows.length, newKeys: [new Float32Array(2 * q)], newValues: [new Float32Array(2 * q)] };
   }
 }
 
@@ -157,7 +163,7 @@ for (const layout of ['psm', 'spm'] as const) {
       const svc = service(model);
       const { text, line, col } = docWith(c.prefix);
       svc.open('/ws/a.py', text, 'python');
-      const options: CompletionOptions = { mode: 'line', monitors: false, promptLayout: layout };
+      const options: CompletionOptions = { mode: 'line', monitors: false, promptLayout: layout, speculation: 'off' };
       const healed = await svc.complete({ path: '/ws/a.py', line, col, options });
       assert.match(healed.completion, new RegExp(`^${c.after.replace(/[()]/g, '\\$&')} #\\d+$`));
       assert.equal(model.promptSeen(healed), text.slice(0, text.indexOf(c.prefix) + c.prefix.length - c.tail.length), 'the prompt stops before the tail');
@@ -165,6 +171,8 @@ for (const layout of ['psm', 'spm'] as const) {
       assert.ok(plain.completion.startsWith(`${c.after} #`), plain.completion);
       assert.equal(model.promptSeen(plain), text.slice(0, text.indexOf(c.prefix) + c.prefix.length), 'without healing the prompt ends at the cursor');
       if (c.tail === '') assert.equal(plain.completion, healed.completion, 'nothing to heal: the same prompt and answer');
+      const speculative = await svc.complete({ path: '/ws/a.py', line, col, options: { ...options, speculation: 'auto' } });
+      assert.equal(speculative.completion, healed.completion, 'the healing constraint holds at every verified position');
     });
   }
 }
@@ -177,7 +185,7 @@ test('indentation is healed in the spm layout only (where it was measured to hel
   const indentTail = healingTail(tok, '        ', { whitespace: true });
   assert.ok(indentTail.length > 0 && indentTail.trim() === '');
   const seen = async (layout: 'psm' | 'spm'): Promise<string | undefined> => {
-    const r = await svc.complete({ path: '/ws/indent.py', line: 2, col: 8, options: { mode: 'line', monitors: false, promptLayout: layout } });
+    const r = await svc.complete({ path: '/ws/indent.py', line: 2, col: 8, options: { mode: 'line', monitors: false, promptLayout: layout, speculation: 'off' } });
     assert.match(r.completion, /^return self\.items #\d+$/, `${layout}: the text after the cursor`);
     return model.promptSeen(r);
   };
@@ -195,7 +203,7 @@ test("without promptLayout the model folder's layout decides (else psm); a reque
     const model = new OracleModel(['        return self.items']);
     const svc = service(model, fimLayout);
     svc.open('/ws/layout.py', text, 'python');
-    const r = await svc.complete({ path: '/ws/layout.py', line: 2, col: 8, options: { mode: 'line', monitors: false, ...(promptLayout ? { promptLayout } : {}) } });
+    const r = await svc.complete({ path: '/ws/layout.py', line: 2, col: 8, options: { mode: 'line', monitors: false, speculation: 'off', ...(promptLayout ? { promptLayout } : {}) } });
     assert.match(r.completion, /^return self\.items #\d+$/);
     return model.promptSeen(r);
   };
@@ -217,12 +225,15 @@ test('healing composes with the dereference monitor: the first token starts with
   const svc = service(model);
   svc.open('/ws/inventory.py', text, 'python');
   for (const layout of ['psm', 'spm'] as const) {
-    const off = await svc.complete({ path: '/ws/inventory.py', line, col, options: { mode: 'line', monitors: false, promptLayout: layout } });
+    const off = await svc.complete({ path: '/ws/inventory.py', line, col, options: { mode: 'line', monitors: false, promptLayout: layout, speculation: 'off' } });
     assert.match(off.completion, /^weight #\d+$/);
-    const on = await svc.complete({ path: '/ws/inventory.py', line, col, options: { mode: 'line', promptLayout: layout } });
+    const on = await svc.complete({ path: '/ws/inventory.py', line, col, options: { mode: 'line', promptLayout: layout, speculation: 'off' } });
     assert.match(on.completion, /^items #\d+$/, `${layout}: the monitor picks a legal member after the healed dot`);
     assert.ok((on.monitorInterventions ?? 0) >= 1);
     assert.ok(model.promptSeen(on)?.endsWith('return self'), 'the dot was healed');
+    // Under speculation the healing and monitor masks apply at every verified position: same answer.
+    const speculative = await svc.complete({ path: '/ws/inventory.py', line, col, options: { mode: 'line', promptLayout: layout, speculation: 'auto' } });
+    assert.equal(speculative.completion, on.completion, `${layout}: speculation changes nothing`);
   }
 });
 

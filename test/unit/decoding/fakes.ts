@@ -91,25 +91,39 @@ export class ScriptedModel implements SessionModel {
     req.signal?.throwIfAborted();
     const q = req.positions.length;
     const next = cache.nextPosition();
+    const seqs = this.sequences(cache, req);
     for (let i = 0; i < q; i++) {
-      if (req.positions[i] !== next + i) throw new Error(`ScriptedModel: position ${req.positions[i]} at row ${i}, expected ${next + i}`);
+      const expected = next + seqs.all[i].length - cache.length - 1;
+      if (req.positions[i] !== expected) throw new Error(`ScriptedModel: position ${req.positions[i]} at row ${i}, expected ${expected}`);
     }
     this.rows += q;
-    const past = [...cache.tokens()];
-    const fresh = [...req.embeds].map((x) => Math.round(x));
-    const rows = req.logitRows === 'all' ? fresh.map((_, i) => i) : Array.isArray(req.logitRows) ? req.logitRows : [q - 1];
-    const logits = new Float32Array(rows.length * this.vocab);
-    rows.forEach((r, j) => {
-      const id = this.next([...past, ...fresh.slice(0, r + 1)]);
-      logits[j * this.vocab + id] = 1;
+    const logits = new Float32Array(seqs.rows.length * this.vocab);
+    seqs.rows.forEach((seq, j) => {
+      logits[j * this.vocab + this.next(seq)] = 1;
     });
+    const fresh = [...req.embeds].map((x) => Math.round(x));
     const keys = new Float32Array(2 * q);
     const values = new Float32Array(2 * q);
     for (let i = 0; i < q; i++) {
       values[2 * i] = fresh[i];
       values[2 * i + 1] = req.positions[i];
     }
-    return { logits, rows: rows.length, newKeys: [keys], newValues: [values] };
+    return { logits, rows: seqs.rows.length, newKeys: [keys], newValues: [values] };
+  }
+
+  /**
+   * The sequence each new row sees (past + the new rows its bias leaves open: causal without a
+   * bias, a draft tree's ancestors with one), for every row (`all`) and for the logit rows asked
+   * for, in order (`rows`).
+   */
+  sequences(cache: KvCache, req: ForwardRequest): { all: number[][]; rows: number[][] } {
+    const q = req.positions.length;
+    const past = [...cache.tokens()];
+    const fresh = [...req.embeds].map((x) => Math.round(x));
+    const W = past.length + q;
+    const all = fresh.map((_, r) => [...past, ...fresh.filter((_, j) => (req.bias ? req.bias[r * W + past.length + j] === 0 : j <= r))]);
+    const picked = req.logitRows === 'all' ? all.map((_, i) => i) : Array.isArray(req.logitRows) ? req.logitRows : [q - 1];
+    return { all, rows: picked.map((r) => all[r]) };
   }
 
   dispose(): void {}
