@@ -1,0 +1,449 @@
+// Held-out evaluation of a checkpoint with our engine on the CPU (issue 3, part 2): per language,
+// plain-document loss and bits per byte, next-line exact match / edit similarity (prefix-only
+// and with the suffix), single-line infill exact match, and cheap baselines on the same examples.
+//
+//   ./bin/slipstream bench model [--quick] [--n N] [--seed S] [--model DIR] [--threads T]
+//                                [--loss-rows R | --no-loss] [--groups python,c,ts] [--plain] [--out FILE]
+//
+// Defaults are the committed run (bench/results/model.{json,md}); --quick is a smoke run (2
+// examples and 1 loss row per language) written to bench/out/model-quick.{json,md}.
+//
+// Loss: see loss.ts — the recipe's own held-out rows, so the numbers compare with the GPU's.
+// Completion metrics: see examples.ts for what is sampled and shown, baselines.ts for the
+// baselines. Prompts are laid out as the editor lays them out (DocumentPrompt with the
+// service's window policy: at most 2048 − 64 − 36 text tokens, 75% of them before the cursor when
+// the file does not fit, `<|file_sep|>{path}\n<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`);
+// prefix-only is the same prompt with nothing after `<|fim_suffix|>` (what the editor sends at
+// the end of a file); --plain adds the plain continuation format `<|file_sep|>{path}\n{before}`.
+// Greedy decoding, raw model output (no post-processing), at most 64 new tokens.
+//
+// One cache serves every prompt: each prompt keeps the longest common token prefix of the one
+// before (cacheUpdate 'prefix' mode: same tokens at the same positions, so exact under causal
+// attention) and encodes the rest. The prompts of one example share the whole text before the
+// cursor, so an example costs about one prefill plus the suffix and three short decodes.
+//
+// Metrics. next-line: the first generated line (up to the first "\n") and the target line, both
+// trimmed of leading and trailing whitespace; EM = equal; ES = 1 − Levenshtein / max length
+// (UTF-16 code units) on those trimmed strings. infill: the whole generated middle and the
+// target line, trailing whitespace trimmed, indentation kept; EM also needs the model to have
+// ended the middle (<|endoftext|> or a control token) with nothing after the line. Intervals:
+// Wilson 95% for EM, percentile bootstrap 95% (2000 resamples, seeded) for ES means and for the
+// paired model − baseline differences.
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { loadCheckpoint } from '../../src/engine/checkpoint';
+import { Model } from '../../src/engine/model';
+import type { KvCache } from '../../src/engine/kvCache';
+import type { TokenizerLike } from '../../src/engine/types';
+import { generate } from '../../src/decoding/generate';
+import { generationConfig } from '../../src/decoding/generationConfig';
+import { banIdsFrom } from '../../src/decoding/logitsProcessors';
+import { stopAtControlTokens, stopAtEos, stopAtMaxTokens, type StoppingCriterion } from '../../src/decoding/stopping';
+import { updateCache } from '../../src/completion/pie/cacheUpdate';
+import { DocumentPrompt, markersOf } from '../../src/completion/pie/documentPrompt';
+import { DEFAULT_PROMPT_BUDGET, promptPath } from '../../src/completion/prompt';
+import { windowPolicy } from '../../src/completion/documentSession';
+import { bootstrapMean, editSimilarity, mean, pairedDifference, wilson } from '../stats';
+import { InFileNgram } from './baselines';
+import { firstLine, sampleLines, withLineRemoved, type LineExample } from './examples';
+import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
+import { recipePlainRows, rowLoss, RECIPE_PLAIN_ROWS } from './loss';
+
+const ROOT = resolve(__dirname, '..', '..');
+const MAX_NEW = 64;
+const CONTEXT = DEFAULT_PROMPT_BUDGET.maxContextTokens;
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function num(args: string[], name: string, dflt: number): number {
+  const v = flag(args, name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: expected a non-negative number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const r4 = (x: number): number => Math.round(x * 10000) / 10000;
+
+/** One prediction scored. */
+interface Score {
+  pred: string;
+  em: 0 | 1;
+  es: number;
+}
+
+/** Everything measured on one example. */
+interface ExampleResult {
+  group: Group;
+  path: string;
+  lang: string;
+  line: number;
+  target: string;
+  promptTokens: { before: number; after: number };
+  nextPrefix: { model: Score; repeat: Score; ngram: Score };
+  nextFim: { model: Score; repeat: Score; ngram: Score };
+  infill: { model: Score & { ended: boolean }; repeat: Score; ngram: Score };
+  /** Only for indented lines: prefix-only with the cursor after the indentation. */
+  afterIndent?: { model: Score };
+  /** Only with --plain: prefix-only in the plain continuation format. */
+  plainPrefix?: { model: Score };
+}
+
+function scoreLine(pred: string, target: string): Score {
+  const p = pred.trim();
+  const t = target.trim();
+  return { pred: p, em: p === t ? 1 : 0, es: r4(editSimilarity(p, t)) };
+}
+
+function scoreInfill(pred: string, target: string, ended: boolean): Score & { ended: boolean } {
+  const p = pred.trimEnd();
+  const t = target.trimEnd();
+  return { pred: p, ended, em: ended && p === t ? 1 : 0, es: r4(editSimilarity(p, t)) };
+}
+
+/** Infill decoding stops at the end of the middle, or as soon as a second line has visible text (then it is not one line). */
+function secondLineStarted(): StoppingCriterion {
+  return ({ text }) => {
+    const nl = text.indexOf('\n');
+    return nl >= 0 && text.slice(nl + 1).trim() !== '' ? { kind: 'stopString', keep: text.length } : null;
+  };
+}
+
+interface Ctx {
+  model: Model;
+  tokenizer: TokenizerLike;
+  cache: KvCache;
+  plain: boolean;
+  counters: { encoded: number; reused: number; generated: number; prompts: number };
+}
+
+/** Brings the shared cache to `tokens` (longest common prefix kept) and returns the last logits. */
+async function encode(ctx: Ctx, tokens: number[]): Promise<Float32Array> {
+  if (tokens.length + MAX_NEW > CONTEXT) throw new Error(`prompt of ${tokens.length} tokens + ${MAX_NEW} new > ${CONTEXT}`);
+  const out = await updateCache(ctx.model, ctx.cache, tokens, { mode: 'prefix' });
+  ctx.counters.encoded += out.encoded;
+  ctx.counters.reused += out.reused;
+  ctx.counters.prompts++;
+  return out.logits;
+}
+
+async function decodeLine(ctx: Ctx, tokens: number[]): Promise<string> {
+  const logits = await encode(ctx, tokens);
+  const config = generationConfig(ctx.tokenizer, { maxNewTokens: MAX_NEW, mode: 'line', stopStrings: ['\n'] });
+  const gen = await generate(ctx.model, ctx.cache, logits, config, { tokenizer: ctx.tokenizer, processors: [banIdsFrom(ctx.tokenizer.size)] });
+  ctx.counters.generated += gen.tokens.length;
+  return gen.text;
+}
+
+async function decodeMiddle(ctx: Ctx, tokens: number[]): Promise<{ text: string; ended: boolean }> {
+  const logits = await encode(ctx, tokens);
+  const config = generationConfig(ctx.tokenizer, { maxNewTokens: MAX_NEW });
+  const criteria = [stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), secondLineStarted(), stopAtMaxTokens(MAX_NEW)];
+  const gen = await generate(ctx.model, ctx.cache, logits, config, { tokenizer: ctx.tokenizer, processors: [banIdsFrom(ctx.tokenizer.size)], criteria });
+  ctx.counters.generated += gen.tokens.length;
+  return { text: gen.text, ended: gen.stop === 'eos' || gen.stop === 'stopToken' };
+}
+
+async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Promise<ExampleResult> {
+  const { tokenizer } = ctx;
+  const markers = markersOf(tokenizer);
+  const budget = { ...DEFAULT_PROMPT_BUDGET, reserveTokens: MAX_NEW };
+  const { text, cursor } = withLineRemoved(doc, ex);
+  const prompt = new DocumentPrompt(tokenizer, markers, promptPath(ex.path), text, cursor, windowPolicy(budget));
+  const fim = prompt.tokens();
+  const L = prompt.layout();
+  const header = fim.slice(0, L.beforeStart - 1); // <|file_sep|> path "\n"
+  const before = fim.slice(L.beforeStart, L.beforeEnd);
+  const after = fim.slice(L.afterStart, L.afterEnd);
+  const beforeText = text.slice(prompt.window[0], cursor);
+  const prefixOnly = [...fim.slice(0, L.beforeEnd + 1), markers.fimMiddle];
+
+  const target = ex.text;
+  const res: Partial<ExampleResult> = {
+    group: ex.group,
+    path: ex.path,
+    lang: ex.lang,
+    line: ex.line,
+    target,
+    promptTokens: { before: before.length, after: after.length },
+  };
+
+  // Model, in the order that shares the most encoded tokens.
+  const nextPrefix = await decodeLine(ctx, prefixOnly);
+  if (ex.indent !== '') {
+    const indented = [...fim.slice(0, L.beforeStart), ...tokenizer.encode(beforeText + ex.indent), markers.fimSuffix, markers.fimMiddle];
+    res.afterIndent = { model: scoreLine(await decodeLine(ctx, indented), target) };
+  }
+  const middle = await decodeMiddle(ctx, fim);
+  if (ctx.plain) res.plainPrefix = { model: scoreLine(await decodeLine(ctx, [...header, ...tokenizer.encode(beforeText)]), target) };
+
+  // Baselines on the same prompts' text.
+  const ngramPrefix = new InFileNgram().add(before).continueLine(before, tokenizer);
+  const ngramFim = new InFileNgram().add(before).add(after).continueLine(before, tokenizer);
+  res.nextPrefix = { model: scoreLine(firstLine(nextPrefix), target), repeat: scoreLine(ex.previous, target), ngram: scoreLine(ngramPrefix, target) };
+  res.nextFim = { model: scoreLine(firstLine(middle.text), target), repeat: scoreLine(ex.previous, target), ngram: scoreLine(ngramFim, target) };
+  res.infill = {
+    model: scoreInfill(middle.text, target, middle.ended),
+    repeat: scoreInfill(ex.previous, target, true),
+    ngram: scoreInfill(ngramFim, target, true),
+  };
+  return res as ExampleResult;
+}
+
+interface MetricSummary {
+  n: number;
+  em: number;
+  emCi95: [number, number];
+  es: number;
+  esCi95: [number, number];
+}
+
+function summarize(scores: Score[]): MetricSummary {
+  const k = scores.reduce((a, s) => a + s.em, 0);
+  const n = scores.length;
+  const es = scores.map((s) => s.es);
+  const w = wilson(k, n);
+  const b = bootstrapMean(es);
+  return { n, em: r1((100 * k) / n), emCi95: [r1(100 * w[0]), r1(100 * w[1])], es: r1(100 * mean(es)), esCi95: [r1(100 * b[0]), r1(100 * b[1])] };
+}
+
+function diff(a: Score[], b: Score[]): { em: number; emCi95: [number, number]; es: number; esCi95: [number, number] } {
+  const e = pairedDifference(
+    a.map((s) => s.em),
+    b.map((s) => s.em),
+  );
+  const s = pairedDifference(
+    a.map((x) => x.es),
+    b.map((x) => x.es),
+  );
+  return { em: r1(100 * e.diff), emCi95: [r1(100 * e.ci95[0]), r1(100 * e.ci95[1])], es: r1(100 * s.diff), esCi95: [r1(100 * s.ci95[0]), r1(100 * s.ci95[1])] };
+}
+
+type Task = 'nextPrefix' | 'nextFim' | 'infill';
+const TASKS: readonly Task[] = ['nextPrefix', 'nextFim', 'infill'];
+const TASK_LABEL: Record<Task, string> = { nextPrefix: 'next line, prefix only', nextFim: 'next line, with suffix (FIM)', infill: 'single-line infill' };
+
+function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const t of TASKS) {
+    const model = rs.map((r) => r[t].model);
+    const repeat = rs.map((r) => r[t].repeat);
+    const ngram = rs.map((r) => r[t].ngram);
+    out[t] = {
+      model: summarize(model),
+      repeat: summarize(repeat),
+      ngram: summarize(ngram),
+      modelMinusRepeat: diff(model, repeat),
+      modelMinusNgram: diff(model, ngram),
+    };
+  }
+  const indented = rs.filter((r) => r.afterIndent);
+  if (indented.length > 0) {
+    out.afterIndent = {
+      model: summarize(indented.map((r) => r.afterIndent!.model)),
+      columnZeroSameLines: summarize(indented.map((r) => r.nextPrefix.model)),
+      minusColumnZero: diff(
+        indented.map((r) => r.afterIndent!.model),
+        indented.map((r) => r.nextPrefix.model),
+      ),
+    };
+  }
+  const plain = rs.filter((r) => r.plainPrefix);
+  if (plain.length > 0) {
+    out.plainPrefix = {
+      model: summarize(plain.map((r) => r.plainPrefix!.model)),
+      minusFimPrefix: diff(
+        plain.map((r) => r.plainPrefix!.model),
+        plain.map((r) => r.nextPrefix.model),
+      ),
+    };
+  }
+  const empty = (xs: Score[]): number => r1((100 * xs.filter((x) => x.pred === '').length) / xs.length);
+  out.modelEmptyPredictions = Object.fromEntries(TASKS.map((t) => [t, empty(rs.map((r) => r[t].model))]));
+  out.infillEnded = r1((100 * rs.filter((r) => r.infill.model.ended).length) / rs.length);
+  out.meanPromptTokens = { before: Math.round(mean(rs.map((r) => r.promptTokens.before))), after: Math.round(mean(rs.map((r) => r.promptTokens.after))) };
+  return out;
+}
+
+/** The recipe's final held-out losses (models/recipe/run/train_log.jsonl), when the file is there. */
+function gpuLosses(): Record<Group, number> | null {
+  const p = join(ROOT, 'models', 'recipe', 'run', 'train_log.jsonl');
+  if (!existsSync(p)) return null;
+  let last: Record<string, number> | null = null;
+  for (const line of readFileSync(p, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const rec = JSON.parse(line) as { eval?: Record<string, number> };
+    if (rec.eval && Object.keys(rec.eval).length > 0) last = rec.eval;
+  }
+  return last && { python: last.python_plain, c: last.c_plain, ts: last.ts_plain };
+}
+
+export async function run(args: string[]): Promise<object> {
+  const quick = args.includes('--quick');
+  const n = num(args, 'n', quick ? 2 : 150);
+  const seed = num(args, 'seed', 1234);
+  const lossRows = args.includes('--no-loss') ? 0 : num(args, 'loss-rows', quick ? 1 : Infinity);
+  const plain = args.includes('--plain');
+  const modelDir = resolve(flag(args, 'model') ?? join(ROOT, 'models', 'default'));
+  const outFile = resolve(flag(args, 'out') ?? join(ROOT, 'bench', quick ? 'out' : 'results', quick ? 'model-quick.json' : 'model.json'));
+  const groups = (flag(args, 'groups') ?? GROUPS.join(',')).split(',') as Group[];
+  for (const g of groups) if (!GROUPS.includes(g)) throw new Error(`--groups: unknown group ${JSON.stringify(g)} (python, c, ts)`);
+  const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  const dataDir = join(ROOT, 'bench', 'data', 'heldout');
+
+  const loadAvgStart = loadavg().map(r1);
+  const started = performance.now();
+  const ckpt = await loadCheckpoint(modelDir);
+  const model = await Model.load(ckpt, { threads: num(args, 'threads', 2) });
+  const tokenizer = ckpt.tokenizer;
+  const gpu = gpuLosses();
+  const ctx: Ctx = { model, tokenizer, cache: model.createCache(), plain, counters: { encoded: 0, reused: 0, generated: 0, prompts: 0 } };
+  const loss: Record<string, unknown> = {};
+  const completion: Record<string, unknown> = {};
+  const failures: Record<string, unknown[]> = {};
+  const examples: ExampleResult[] = [];
+  const seconds: Record<string, number> = {};
+  try {
+    for (const [gi, group] of groups.entries()) {
+      const docs = loadHeldout(dataDir, group);
+      if (lossRows > 0) {
+        const t = performance.now();
+        const { rows, files } = recipePlainRows(docs, tokenizer, group, RECIPE_PLAIN_ROWS);
+        const use = rows.slice(0, Math.min(rows.length, lossRows));
+        let nats = 0;
+        let tokens = 0;
+        let textNats = 0;
+        let textBytes = 0;
+        let textTokens = 0;
+        const perRow: number[] = [];
+        for (const [i, row] of use.entries()) {
+          const r = await rowLoss(model, tokenizer, row);
+          nats += r.nats;
+          tokens += r.tokens;
+          textNats += r.textNats;
+          textBytes += r.textBytes;
+          textTokens += r.textTokens;
+          perRow.push(r4(r.nats / r.tokens));
+          log(`[loss ${group}] row ${i + 1}/${use.length}: ${(r.nats / r.tokens).toFixed(4)} nats/token`);
+        }
+        const lossValue = nats / tokens;
+        loss[group] = {
+          rows: use.length,
+          recipeRows: rows.length,
+          files: files.length,
+          tokens,
+          nats_per_token: r4(lossValue),
+          bits_per_byte: r4(textNats / Math.LN2 / textBytes),
+          bytes_per_text_token: r3(textBytes / textTokens),
+          gpu_nats_per_token: gpu?.[group] ?? null,
+          delta_vs_gpu: gpu && use.length === rows.length ? r4(lossValue - gpu[group]) : null,
+          per_row: perRow,
+        };
+        seconds[`loss_${group}`] = Math.round((performance.now() - t) / 1000);
+      }
+
+      const t = performance.now();
+      const sample = sampleLines(docs, group, n, seed + gi);
+      const rs: ExampleResult[] = [];
+      for (const [i, ex] of sample.entries()) {
+        rs.push(await evaluateExample(ctx, docs[ex.doc], ex));
+        if ((i + 1) % 10 === 0 || i + 1 === sample.length) log(`[${group}] ${i + 1}/${sample.length} examples, ${Math.round((performance.now() - t) / 1000)} s`);
+      }
+      examples.push(...rs);
+      completion[group] = summarizeGroup(rs);
+      failures[group] = rs.filter((r) => r.nextFim.model.em === 0).slice(0, 12).map((r) => ({
+        path: r.path,
+        line: r.line + 1,
+        target: r.target,
+        prefixOnly: r.nextPrefix.model.pred,
+        fim: r.nextFim.model.pred,
+        infill: r.infill.model.pred,
+        repeat: r.nextFim.repeat.pred,
+        ngram: r.nextFim.ngram.pred,
+      }));
+      seconds[`examples_${group}`] = Math.round((performance.now() - t) / 1000);
+    }
+  } finally {
+    await model.dispose();
+  }
+
+  const report = {
+    bench: 'model',
+    command: `./bin/slipstream bench model ${args.join(' ')}`.trim(),
+    model: modelDir,
+    seed,
+    examplesPerLanguage: n,
+    maxNewTokens: MAX_NEW,
+    contextTokens: CONTEXT,
+    wallSeconds: Math.round((performance.now() - started) / 1000),
+    seconds,
+    loadAvg: { start: loadAvgStart, end: loadavg().map(r1) },
+    tokens: ctx.counters,
+    loss,
+    completion,
+    failures,
+  };
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(report, null, 1)}\n`);
+  writeFileSync(outFile.replace(/\.json$/, '-examples.jsonl'), examples.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const md = markdown(report, groups);
+  writeFileSync(outFile.replace(/\.json$/, '.md'), md);
+  process.stdout.write(md);
+  const brief = Object.fromEntries(
+    groups.map((g) => {
+      const c = completion[g] as Record<Task, { model: MetricSummary; repeat: MetricSummary; ngram: MetricSummary }> | undefined;
+      const l = loss[g] as { nats_per_token: number; bits_per_byte: number } | undefined;
+      return [g, { loss: l?.nats_per_token, bitsPerByte: l?.bits_per_byte, ...Object.fromEntries(TASKS.map((t) => [t, c && { modelEM: c[t].model.em, repeatEM: c[t].repeat.em, ngramEM: c[t].ngram.em }])) }];
+    }),
+  );
+  return { out: outFile, wallSeconds: report.wallSeconds, results: brief };
+}
+
+const pct = (s: MetricSummary, key: 'em' | 'es'): string => `${s[key]} [${s[key === 'em' ? 'emCi95' : 'esCi95'][0]}, ${s[key === 'em' ? 'emCi95' : 'esCi95'][1]}]`;
+
+function markdown(report: { command: string; wallSeconds: number; loadAvg: { start: number[]; end: number[] }; loss: Record<string, unknown>; completion: Record<string, unknown>; examplesPerLanguage: number; seed: number }, groups: Group[]): string {
+  const md: string[] = [`# bench model (${new Date().toISOString().slice(0, 10)})`, '', `\`${report.command}\` — ${report.wallSeconds} s, load average ${report.loadAvg.start.join(' ')} → ${report.loadAvg.end.join(' ')}, seed ${report.seed}`, ''];
+  if (Object.keys(report.loss).length > 0) {
+    md.push('## Held-out loss, plain documents (the recipe\'s rows)', '', '| language | rows × 2048 | nats/token (CPU, fp32) | GPU (bf16 autocast) | Δ | bits/byte (text tokens) |', '|---|---|---|---|---|---|');
+    for (const g of groups) {
+      const l = report.loss[g] as { rows: number; nats_per_token: number; gpu_nats_per_token: number | null; delta_vs_gpu: number | null; bits_per_byte: number } | undefined;
+      if (l) md.push(`| ${GROUP_LABEL[g]} | ${l.rows} | ${l.nats_per_token} | ${l.gpu_nats_per_token ?? '—'} | ${l.delta_vs_gpu ?? '—'} | ${l.bits_per_byte} |`);
+    }
+    md.push('');
+  }
+  md.push(`## Completion (n = ${report.examplesPerLanguage} lines per language; EM / ES in %, [95% CI])`, '');
+  for (const t of TASKS) {
+    md.push(`### ${TASK_LABEL[t]}`, '', '| language | n | model EM | repeat-prev EM | in-file 4-gram EM | model − best baseline EM, points | model ES | repeat ES | 4-gram ES |', '|---|---|---|---|---|---|---|---|---|');
+    for (const g of groups) {
+      const c = report.completion[g] as Record<Task, { model: MetricSummary; repeat: MetricSummary; ngram: MetricSummary; modelMinusRepeat: ReturnType<typeof diff>; modelMinusNgram: ReturnType<typeof diff> }> | undefined;
+      if (!c) continue;
+      const s = c[t];
+      const best = s.repeat.em >= s.ngram.em ? s.modelMinusRepeat : s.modelMinusNgram;
+      md.push(`| ${GROUP_LABEL[g]} | ${s.model.n} | ${pct(s.model, 'em')} | ${pct(s.repeat, 'em')} | ${pct(s.ngram, 'em')} | ${best.em} [${best.emCi95[0]}, ${best.emCi95[1]}] | ${pct(s.model, 'es')} | ${pct(s.repeat, 'es')} | ${pct(s.ngram, 'es')} |`);
+    }
+    md.push('');
+  }
+  md.push('### Other variants (model only)', '', '| language | cursor after indentation, prefix only: EM / ES (n) | same lines, column 0: EM / ES | infill middles ended by the model | plain-format prefix only EM / ES |', '|---|---|---|---|---|');
+  for (const g of groups) {
+    const c = report.completion[g] as { afterIndent?: { model: MetricSummary; columnZeroSameLines: MetricSummary }; infillEnded: number; plainPrefix?: { model: MetricSummary } } | undefined;
+    if (!c) continue;
+    const ai = c.afterIndent;
+    md.push(`| ${GROUP_LABEL[g]} | ${ai ? `${pct(ai.model, 'em')} / ${ai.model.es} (${ai.model.n})` : '—'} | ${ai ? `${pct(ai.columnZeroSameLines, 'em')} / ${ai.columnZeroSameLines.es}` : '—'} | ${c.infillEnded}% | ${c.plainPrefix ? `${pct(c.plainPrefix.model, 'em')} / ${c.plainPrefix.model.es}` : '—'} |`);
+  }
+  md.push('');
+  return `${md.join('\n')}\n`;
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}
