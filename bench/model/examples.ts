@@ -7,16 +7,19 @@
 // lines of a language group (larger files give more examples), without replacement, with a
 // seeded mulberry32 partial Fisher–Yates shuffle.
 //
-// For a target line L of a file:
-//   next-line, prefix-only  the file up to the start of L; nothing after the cursor.
-//   next-line, FIM          the same before the cursor; after it, the file from line L+1 on
-//                           (L is removed with its newline, as if the line were still to be
-//                           written). Scored on the first generated line.
-//   single-line infill      the same prompt and the same generation as next-line FIM, scored
-//                           on the whole generated middle: the model must write exactly line L
-//                           (indentation included) and end the middle.
-//   after indentation       prefix-only with the cursor after L's leading whitespace (where an
-//                           editor's auto-indent leaves it); only lines that are indented.
+// For a target line L of a file (the cursor at the start of L unless said otherwise):
+//   next-line, plain         `<|file_sep|>{path}\n` + the file up to the cursor (the model's
+//                            plain continuation format).
+//   next-line, prefix-only   the same text in the FIM layout with nothing after the cursor.
+//   next-line, FIM           the same before the cursor; after it, the file from line L+1 on
+//                            (L is removed with its newline, as if the line were still to be
+//                            written). Scored on the first generated line.
+//   single-line infill       the same prompt and the same generation as next-line FIM, scored
+//                            on the whole generated middle: the model must write exactly line L
+//                            (indentation included) and end the middle.
+//   FIM, no empty middle     next-line FIM with end tokens forbidden at the first step only.
+//   after indentation        prefix-only (FIM layout) with the cursor after L's leading
+//                            whitespace, where an editor's auto-indent leaves it; indented lines only.
 
 import { mulberry32 } from '../../test/fixtures/tinyModel';
 import type { Group, HeldoutDoc } from './heldout';

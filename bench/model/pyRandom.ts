@@ -1,5 +1,5 @@
 // CPython's `random.Random(str)` (MT19937, seeded as `random.seed(a, version=2)`): just enough of
-// it (getrandbits ≤ 32 bits, _randbelow, shuffle) to replay the recipe's Python-side sampling on
+// it (getrandbits ≤ 32 bits, random, randrange, randint, shuffle) to replay the recipe's Python-side sampling on
 // the CPU, so that the plain-document loss here is computed on exactly the rows the GPU scored
 // (models/recipe/prep.py `evalsets`: `random.Random(f"{SEED}/eval/{group}").shuffle(docs)`).
 
@@ -97,6 +97,23 @@ export class PyRandom {
     let r = this.getrandbits(k);
     while (r >= n) r = this.getrandbits(k);
     return r;
+  }
+
+  /** `random()`: 53 random bits as a float in [0, 1) (genrand_res53). */
+  random(): number {
+    const a = this.uint32() >>> 5;
+    const b = this.uint32() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
+  }
+
+  /** `randrange(n)`: an integer in [0, n). */
+  randrange(n: number): number {
+    return this.randbelow(n);
+  }
+
+  /** `randint(a, b)`: an integer in [a, b]. */
+  randint(a: number, b: number): number {
+    return a + this.randbelow(b - a + 1);
   }
 
   /** `shuffle(x)` in place. */

@@ -3,24 +3,28 @@
 // and with the suffix), single-line infill exact match, and cheap baselines on the same examples.
 //
 //   ./bin/slipstream bench model [--quick] [--n N] [--seed S] [--model DIR] [--threads T]
-//                                [--loss-rows R | --no-loss] [--groups python,c,ts] [--plain] [--out FILE]
+//                                [--loss-rows R] [--fim-examples F] [--no-loss] [--groups python,c,ts] [--out FILE]
 //
-// Defaults are the committed run (bench/results/model.{json,md}); --quick is a smoke run (2
-// examples and 1 loss row per language) written to bench/out/model-quick.{json,md}.
+// Defaults are the committed run (bench/results/model.{json,md}, per-example records in
+// model-examples.jsonl); --quick is a smoke run (2 examples, 1 loss row, 2 FIM middles per
+// language) written to bench/out/model-quick.*. --n 0 runs only the losses.
 //
-// Loss: see loss.ts — the recipe's own held-out rows, so the numbers compare with the GPU's.
+// Loss: see loss.ts — the recipe's own held-out rows and FIM examples (plain documents, and PSM
+// middles), rebuilt token for token, so the numbers compare with the GPU's.
 // Completion metrics: see examples.ts for what is sampled and shown, baselines.ts for the
 // baselines. Prompts are laid out as the editor lays them out (DocumentPrompt with the
 // service's window policy: at most 2048 − 64 − 36 text tokens, 75% of them before the cursor when
 // the file does not fit, `<|file_sep|>{path}\n<|fim_prefix|>…<|fim_suffix|>…<|fim_middle|>`);
-// prefix-only is the same prompt with nothing after `<|fim_suffix|>` (what the editor sends at
-// the end of a file); --plain adds the plain continuation format `<|file_sep|>{path}\n{before}`.
-// Greedy decoding, raw model output (no post-processing), at most 64 new tokens.
+// prefix-only is measured twice on the same text before the cursor: in that layout with nothing
+// after `<|fim_suffix|>` (what the editor sends at the end of a file), and in the plain
+// continuation format the model was also trained on, `<|file_sep|>{path}\n{before}`. Greedy
+// decoding, raw model output (no post-processing), at most 64 new tokens.
 //
-// One cache serves every prompt: each prompt keeps the longest common token prefix of the one
-// before (cacheUpdate 'prefix' mode: same tokens at the same positions, so exact under causal
-// attention) and encodes the rest. The prompts of one example share the whole text before the
-// cursor, so an example costs about one prefill plus the suffix and three short decodes.
+// Two caches (FIM layout, plain format) serve every prompt: each prompt keeps the longest common
+// token prefix of the one before in its cache (cacheUpdate 'prefix' mode: same tokens at the
+// same positions, so exact under causal attention) and encodes the rest. The FIM prompts of one
+// example share the whole text before the cursor, so an example costs about two prefills, the
+// suffix and five short decodes.
 //
 // Metrics. next-line: the first generated line (up to the first "\n") and the target line, both
 // trimmed of leading and trailing whitespace; EM = equal; ES = 1 − Levenshtein / max length
@@ -39,7 +43,7 @@ import type { KvCache } from '../../src/engine/kvCache';
 import type { TokenizerLike } from '../../src/engine/types';
 import { generate } from '../../src/decoding/generate';
 import { generationConfig } from '../../src/decoding/generationConfig';
-import { banIdsFrom } from '../../src/decoding/logitsProcessors';
+import { banIdsFrom, banTokens, type LogitsProcessor } from '../../src/decoding/logitsProcessors';
 import { stopAtControlTokens, stopAtEos, stopAtMaxTokens, type StoppingCriterion } from '../../src/decoding/stopping';
 import { updateCache } from '../../src/completion/pie/cacheUpdate';
 import { DocumentPrompt, markersOf } from '../../src/completion/pie/documentPrompt';
@@ -49,7 +53,7 @@ import { bootstrapMean, editSimilarity, mean, pairedDifference, wilson } from '.
 import { InFileNgram } from './baselines';
 import { firstLine, sampleLines, withLineRemoved, type LineExample } from './examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
-import { recipePlainRows, rowLoss, RECIPE_PLAIN_ROWS } from './loss';
+import { middleLoss, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
 
 const ROOT = resolve(__dirname, '..', '..');
 const MAX_NEW = 64;
@@ -88,12 +92,13 @@ interface ExampleResult {
   target: string;
   promptTokens: { before: number; after: number };
   nextPrefix: { model: Score; repeat: Score; ngram: Score };
+  nextPlain: { model: Score; repeat: Score; ngram: Score };
   nextFim: { model: Score; repeat: Score; ngram: Score };
   infill: { model: Score & { ended: boolean }; repeat: Score; ngram: Score };
+  /** FIM next line with the middle not allowed to end at its first token. */
+  nextFimNoEmpty: { model: Score };
   /** Only for indented lines: prefix-only with the cursor after the indentation. */
   afterIndent?: { model: Score };
-  /** Only with --plain: prefix-only in the plain continuation format. */
-  plainPrefix?: { model: Score };
 }
 
 function scoreLine(pred: string, target: string): Score {
@@ -119,36 +124,38 @@ function secondLineStarted(): StoppingCriterion {
 interface Ctx {
   model: Model;
   tokenizer: TokenizerLike;
-  cache: KvCache;
-  plain: boolean;
+  /** One cache for the FIM-layout prompts, one for the plain ones: each keeps its longest common prefix. */
+  fimCache: KvCache;
+  plainCache: KvCache;
   counters: { encoded: number; reused: number; generated: number; prompts: number };
 }
 
-/** Brings the shared cache to `tokens` (longest common prefix kept) and returns the last logits. */
-async function encode(ctx: Ctx, tokens: number[]): Promise<Float32Array> {
+/** Brings `cache` to `tokens` (longest common prefix kept) and returns the last logits. */
+async function encode(ctx: Ctx, cache: KvCache, tokens: number[]): Promise<Float32Array> {
   if (tokens.length + MAX_NEW > CONTEXT) throw new Error(`prompt of ${tokens.length} tokens + ${MAX_NEW} new > ${CONTEXT}`);
-  const out = await updateCache(ctx.model, ctx.cache, tokens, { mode: 'prefix' });
+  const out = await updateCache(ctx.model, cache, tokens, { mode: 'prefix' });
   ctx.counters.encoded += out.encoded;
   ctx.counters.reused += out.reused;
   ctx.counters.prompts++;
   return out.logits;
 }
 
-async function decodeLine(ctx: Ctx, tokens: number[]): Promise<string> {
-  const logits = await encode(ctx, tokens);
-  const config = generationConfig(ctx.tokenizer, { maxNewTokens: MAX_NEW, mode: 'line', stopStrings: ['\n'] });
-  const gen = await generate(ctx.model, ctx.cache, logits, config, { tokenizer: ctx.tokenizer, processors: [banIdsFrom(ctx.tokenizer.size)] });
-  ctx.counters.generated += gen.tokens.length;
-  return gen.text;
-}
-
-async function decodeMiddle(ctx: Ctx, tokens: number[]): Promise<{ text: string; ended: boolean }> {
-  const logits = await encode(ctx, tokens);
-  const config = generationConfig(ctx.tokenizer, { maxNewTokens: MAX_NEW });
-  const criteria = [stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), secondLineStarted(), stopAtMaxTokens(MAX_NEW)];
-  const gen = await generate(ctx.model, ctx.cache, logits, config, { tokenizer: ctx.tokenizer, processors: [banIdsFrom(ctx.tokenizer.size)], criteria });
+/** Greedy decoding from a copy of `logits` (the cache's last slot); the cache is left as it was. */
+async function decodeFrom(ctx: Ctx, cache: KvCache, logits: Float32Array, mode: 'line' | 'middle', extra: LogitsProcessor[] = []): Promise<{ text: string; ended: boolean }> {
+  const config = generationConfig(ctx.tokenizer, mode === 'line' ? { maxNewTokens: MAX_NEW, mode: 'line', stopStrings: ['\n'] } : { maxNewTokens: MAX_NEW });
+  const criteria = mode === 'line' ? undefined : [stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), secondLineStarted(), stopAtMaxTokens(MAX_NEW)];
+  const processors = [banIdsFrom(ctx.tokenizer.size), ...extra];
+  const gen = await generate(ctx.model, cache, logits.slice(), config, { tokenizer: ctx.tokenizer, processors, criteria });
   ctx.counters.generated += gen.tokens.length;
   return { text: gen.text, ended: gen.stop === 'eos' || gen.stop === 'stopToken' };
+}
+
+/** Forbids ending the middle (end and control tokens) at the first generated token only. */
+function noEmptyMiddle(ids: readonly number[]): LogitsProcessor {
+  const ban = banTokens(ids);
+  return (logits, c) => {
+    if (c.generated.length === 0) ban(logits, c);
+  };
 }
 
 async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Promise<ExampleResult> {
@@ -164,6 +171,9 @@ async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Prom
   const after = fim.slice(L.afterStart, L.afterEnd);
   const beforeText = text.slice(prompt.window[0], cursor);
   const prefixOnly = [...fim.slice(0, L.beforeEnd + 1), markers.fimMiddle];
+  const plain = [...header, ...before];
+  const config = generationConfig(tokenizer);
+  const ends = [...config.eosTokenIds, ...config.stopTokenIds];
 
   const target = ex.text;
   const res: Partial<ExampleResult> = {
@@ -175,20 +185,26 @@ async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Prom
     promptTokens: { before: before.length, after: after.length },
   };
 
-  // Model, in the order that shares the most encoded tokens.
-  const nextPrefix = await decodeLine(ctx, prefixOnly);
+  // Model. FIM prompts in the order that shares the most encoded tokens.
+  const nextPlain = await decodeFrom(ctx, ctx.plainCache, await encode(ctx, ctx.plainCache, plain), 'line');
+  const nextPrefix = await decodeFrom(ctx, ctx.fimCache, await encode(ctx, ctx.fimCache, prefixOnly), 'line');
   if (ex.indent !== '') {
     const indented = [...fim.slice(0, L.beforeStart), ...tokenizer.encode(beforeText + ex.indent), markers.fimSuffix, markers.fimMiddle];
-    res.afterIndent = { model: scoreLine(await decodeLine(ctx, indented), target) };
+    const r = await decodeFrom(ctx, ctx.fimCache, await encode(ctx, ctx.fimCache, indented), 'line');
+    res.afterIndent = { model: scoreLine(r.text, target) };
   }
-  const middle = await decodeMiddle(ctx, fim);
-  if (ctx.plain) res.plainPrefix = { model: scoreLine(await decodeLine(ctx, [...header, ...tokenizer.encode(beforeText)]), target) };
+  const fimLogits = await encode(ctx, ctx.fimCache, fim);
+  const middle = await decodeFrom(ctx, ctx.fimCache, fimLogits, 'middle');
+  const nonEmpty = await decodeFrom(ctx, ctx.fimCache, fimLogits, 'line', [noEmptyMiddle(ends)]);
 
   // Baselines on the same prompts' text.
   const ngramPrefix = new InFileNgram().add(before).continueLine(before, tokenizer);
   const ngramFim = new InFileNgram().add(before).add(after).continueLine(before, tokenizer);
-  res.nextPrefix = { model: scoreLine(firstLine(nextPrefix), target), repeat: scoreLine(ex.previous, target), ngram: scoreLine(ngramPrefix, target) };
+  const prefixBaselines = { repeat: scoreLine(ex.previous, target), ngram: scoreLine(ngramPrefix, target) };
+  res.nextPrefix = { model: scoreLine(firstLine(nextPrefix.text), target), ...prefixBaselines };
+  res.nextPlain = { model: scoreLine(firstLine(nextPlain.text), target), ...prefixBaselines };
   res.nextFim = { model: scoreLine(firstLine(middle.text), target), repeat: scoreLine(ex.previous, target), ngram: scoreLine(ngramFim, target) };
+  res.nextFimNoEmpty = { model: scoreLine(firstLine(nonEmpty.text), target) };
   res.infill = {
     model: scoreInfill(middle.text, target, middle.ended),
     repeat: scoreInfill(ex.previous, target, true),
@@ -226,9 +242,14 @@ function diff(a: Score[], b: Score[]): { em: number; emCi95: [number, number]; e
   return { em: r1(100 * e.diff), emCi95: [r1(100 * e.ci95[0]), r1(100 * e.ci95[1])], es: r1(100 * s.diff), esCi95: [r1(100 * s.ci95[0]), r1(100 * s.ci95[1])] };
 }
 
-type Task = 'nextPrefix' | 'nextFim' | 'infill';
-const TASKS: readonly Task[] = ['nextPrefix', 'nextFim', 'infill'];
-const TASK_LABEL: Record<Task, string> = { nextPrefix: 'next line, prefix only', nextFim: 'next line, with suffix (FIM)', infill: 'single-line infill' };
+type Task = 'nextPlain' | 'nextPrefix' | 'nextFim' | 'infill';
+const TASKS: readonly Task[] = ['nextPlain', 'nextPrefix', 'nextFim', 'infill'];
+const TASK_LABEL: Record<Task, string> = {
+  nextPlain: 'next line, prefix only, plain format (`<|file_sep|>{path}\\n{before}`)',
+  nextPrefix: 'next line, prefix only, FIM layout with an empty suffix (what the editor sends at the end of a file)',
+  nextFim: 'next line, with the suffix (FIM, as the editor sends it)',
+  infill: 'single-line infill (same FIM generation, the whole middle must be the line)',
+};
 
 function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -255,16 +276,13 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
       ),
     };
   }
-  const plain = rs.filter((r) => r.plainPrefix);
-  if (plain.length > 0) {
-    out.plainPrefix = {
-      model: summarize(plain.map((r) => r.plainPrefix!.model)),
-      minusFimPrefix: diff(
-        plain.map((r) => r.plainPrefix!.model),
-        plain.map((r) => r.nextPrefix.model),
-      ),
-    };
-  }
+  out.nextFimNoEmpty = {
+    model: summarize(rs.map((r) => r.nextFimNoEmpty.model)),
+    minusNextFim: diff(
+      rs.map((r) => r.nextFimNoEmpty.model),
+      rs.map((r) => r.nextFim.model),
+    ),
+  };
   const empty = (xs: Score[]): number => r1((100 * xs.filter((x) => x.pred === '').length) / xs.length);
   out.modelEmptyPredictions = Object.fromEntries(TASKS.map((t) => [t, empty(rs.map((r) => r[t].model))]));
   out.infillEnded = r1((100 * rs.filter((r) => r.infill.model.ended).length) / rs.length);
@@ -272,8 +290,8 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
   return out;
 }
 
-/** The recipe's final held-out losses (models/recipe/run/train_log.jsonl), when the file is there. */
-function gpuLosses(): Record<Group, number> | null {
+/** The recipe's final held-out losses (models/recipe/run/train_log.jsonl: python_plain, c_fim_middle, ...), when the file is there. */
+function gpuLosses(): Record<string, number> | null {
   const p = join(ROOT, 'models', 'recipe', 'run', 'train_log.jsonl');
   if (!existsSync(p)) return null;
   let last: Record<string, number> | null = null;
@@ -282,15 +300,15 @@ function gpuLosses(): Record<Group, number> | null {
     const rec = JSON.parse(line) as { eval?: Record<string, number> };
     if (rec.eval && Object.keys(rec.eval).length > 0) last = rec.eval;
   }
-  return last && { python: last.python_plain, c: last.c_plain, ts: last.ts_plain };
+  return last;
 }
 
 export async function run(args: string[]): Promise<object> {
   const quick = args.includes('--quick');
-  const n = num(args, 'n', quick ? 2 : 150);
+  const n = num(args, 'n', quick ? 2 : 120);
   const seed = num(args, 'seed', 1234);
   const lossRows = args.includes('--no-loss') ? 0 : num(args, 'loss-rows', quick ? 1 : Infinity);
-  const plain = args.includes('--plain');
+  const fimExamples = args.includes('--no-loss') ? 0 : num(args, 'fim-examples', quick ? 2 : Infinity);
   const modelDir = resolve(flag(args, 'model') ?? join(ROOT, 'models', 'default'));
   const outFile = resolve(flag(args, 'out') ?? join(ROOT, 'bench', quick ? 'out' : 'results', quick ? 'model-quick.json' : 'model.json'));
   const groups = (flag(args, 'groups') ?? GROUPS.join(',')).split(',') as Group[];
@@ -304,8 +322,9 @@ export async function run(args: string[]): Promise<object> {
   const model = await Model.load(ckpt, { threads: num(args, 'threads', 2) });
   const tokenizer = ckpt.tokenizer;
   const gpu = gpuLosses();
-  const ctx: Ctx = { model, tokenizer, cache: model.createCache(), plain, counters: { encoded: 0, reused: 0, generated: 0, prompts: 0 } };
+  const ctx: Ctx = { model, tokenizer, fimCache: model.createCache(), plainCache: model.createCache(), counters: { encoded: 0, reused: 0, generated: 0, prompts: 0 } };
   const loss: Record<string, unknown> = {};
+  const fimLoss: Record<string, unknown> = {};
   const completion: Record<string, unknown> = {};
   const failures: Record<string, unknown[]> = {};
   const examples: ExampleResult[] = [];
@@ -322,6 +341,7 @@ export async function run(args: string[]): Promise<object> {
         let textNats = 0;
         let textBytes = 0;
         let textTokens = 0;
+        let top1 = 0;
         const perRow: number[] = [];
         for (const [i, row] of use.entries()) {
           const r = await rowLoss(model, tokenizer, row);
@@ -330,6 +350,7 @@ export async function run(args: string[]): Promise<object> {
           textNats += r.textNats;
           textBytes += r.textBytes;
           textTokens += r.textTokens;
+          top1 += r.top1;
           perRow.push(r4(r.nats / r.tokens));
           log(`[loss ${group}] row ${i + 1}/${use.length}: ${(r.nats / r.tokens).toFixed(4)} nats/token`);
         }
@@ -342,12 +363,44 @@ export async function run(args: string[]): Promise<object> {
           nats_per_token: r4(lossValue),
           bits_per_byte: r4(textNats / Math.LN2 / textBytes),
           bytes_per_text_token: r3(textBytes / textTokens),
-          gpu_nats_per_token: gpu?.[group] ?? null,
-          delta_vs_gpu: gpu && use.length === rows.length ? r4(lossValue - gpu[group]) : null,
+          top1_accuracy: r3(top1 / tokens),
+          gpu_nats_per_token: gpu?.[`${group}_plain`] ?? null,
+          delta_vs_gpu: gpu && use.length === rows.length ? r4(lossValue - gpu[`${group}_plain`]) : null,
           per_row: perRow,
         };
         seconds[`loss_${group}`] = Math.round((performance.now() - t) / 1000);
       }
+      if (fimExamples > 0) {
+        const t = performance.now();
+        const all = recipeFimExamples(docs, tokenizer, group, RECIPE_FIM_EXAMPLES);
+        const use = all.slice(0, Math.min(all.length, fimExamples));
+        let nats = 0;
+        let tokens = 0;
+        let top1 = 0;
+        let exact = 0;
+        for (const ex of use) {
+          const r = await middleLoss(model, ex);
+          nats += r.nats;
+          tokens += r.tokens;
+          top1 += r.top1;
+          exact += r.exact ? 1 : 0;
+        }
+        log(`[fim loss ${group}] ${use.length} middles: ${(nats / tokens).toFixed(4)} nats/token`);
+        const w = wilson(exact, use.length);
+        fimLoss[group] = {
+          examples: use.length,
+          recipeExamples: all.length,
+          tokens,
+          nats_per_token: r4(nats / tokens),
+          top1_accuracy: r3(top1 / tokens),
+          exact_middles: r1((100 * exact) / use.length),
+          exact_middles_ci95: [r1(100 * w[0]), r1(100 * w[1])],
+          gpu_nats_per_token: gpu?.[`${group}_fim_middle`] ?? null,
+          delta_vs_gpu: gpu && use.length === all.length ? r4(nats / tokens - gpu[`${group}_fim_middle`]) : null,
+        };
+        seconds[`fim_loss_${group}`] = Math.round((performance.now() - t) / 1000);
+      }
+      if (n === 0) continue;
 
       const t = performance.now();
       const sample = sampleLines(docs, group, n, seed + gi);
@@ -362,8 +415,10 @@ export async function run(args: string[]): Promise<object> {
         path: r.path,
         line: r.line + 1,
         target: r.target,
+        plain: r.nextPlain.model.pred,
         prefixOnly: r.nextPrefix.model.pred,
         fim: r.nextFim.model.pred,
+        fimNoEmpty: r.nextFimNoEmpty.model.pred,
         infill: r.infill.model.pred,
         repeat: r.nextFim.repeat.pred,
         ngram: r.nextFim.ngram.pred,
@@ -387,6 +442,7 @@ export async function run(args: string[]): Promise<object> {
     loadAvg: { start: loadAvgStart, end: loadavg().map(r1) },
     tokens: ctx.counters,
     loss,
+    fimLoss,
     completion,
     failures,
   };
@@ -408,16 +464,35 @@ export async function run(args: string[]): Promise<object> {
 
 const pct = (s: MetricSummary, key: 'em' | 'es'): string => `${s[key]} [${s[key === 'em' ? 'emCi95' : 'esCi95'][0]}, ${s[key === 'em' ? 'emCi95' : 'esCi95'][1]}]`;
 
-function markdown(report: { command: string; wallSeconds: number; loadAvg: { start: number[]; end: number[] }; loss: Record<string, unknown>; completion: Record<string, unknown>; examplesPerLanguage: number; seed: number }, groups: Group[]): string {
+function markdown(report: { command: string; wallSeconds: number; loadAvg: { start: number[]; end: number[] }; loss: Record<string, unknown>; fimLoss: Record<string, unknown>; completion: Record<string, unknown>; examplesPerLanguage: number; seed: number }, groups: Group[]): string {
   const md: string[] = [`# bench model (${new Date().toISOString().slice(0, 10)})`, '', `\`${report.command}\` — ${report.wallSeconds} s, load average ${report.loadAvg.start.join(' ')} → ${report.loadAvg.end.join(' ')}, seed ${report.seed}`, ''];
   if (Object.keys(report.loss).length > 0) {
-    md.push('## Held-out loss, plain documents (the recipe\'s rows)', '', '| language | rows × 2048 | nats/token (CPU, fp32) | GPU (bf16 autocast) | Δ | bits/byte (text tokens) |', '|---|---|---|---|---|---|');
+    md.push(
+      "## Held-out loss, plain documents (the recipe's rows)",
+      '',
+      '| language | rows × 2048 | nats/token (CPU, fp32) | GPU (bf16 autocast) | Δ | bits/byte (text tokens) | bytes/token | next-token top-1 |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const g of groups) {
-      const l = report.loss[g] as { rows: number; nats_per_token: number; gpu_nats_per_token: number | null; delta_vs_gpu: number | null; bits_per_byte: number } | undefined;
-      if (l) md.push(`| ${GROUP_LABEL[g]} | ${l.rows} | ${l.nats_per_token} | ${l.gpu_nats_per_token ?? '—'} | ${l.delta_vs_gpu ?? '—'} | ${l.bits_per_byte} |`);
+      const l = report.loss[g] as { rows: number; nats_per_token: number; gpu_nats_per_token: number | null; delta_vs_gpu: number | null; bits_per_byte: number; bytes_per_text_token: number; top1_accuracy: number } | undefined;
+      if (l) md.push(`| ${GROUP_LABEL[g]} | ${l.rows} | ${l.nats_per_token} | ${l.gpu_nats_per_token ?? '—'} | ${l.delta_vs_gpu ?? '—'} | ${l.bits_per_byte} | ${l.bytes_per_text_token} | ${r1(100 * l.top1_accuracy)}% |`);
     }
     md.push('');
   }
+  if (Object.keys(report.fimLoss).length > 0) {
+    md.push(
+      "## Held-out loss, FIM middles (the recipe's PSM examples: rest of a line or 1–6 lines)",
+      '',
+      '| language | middles | nats/token (CPU) | GPU | Δ | middle-token top-1 | middles greedy would write exactly, % [95% CI] |',
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const g of groups) {
+      const l = report.fimLoss[g] as { examples: number; nats_per_token: number; gpu_nats_per_token: number | null; delta_vs_gpu: number | null; top1_accuracy: number; exact_middles: number; exact_middles_ci95: [number, number] } | undefined;
+      if (l) md.push(`| ${GROUP_LABEL[g]} | ${l.examples} | ${l.nats_per_token} | ${l.gpu_nats_per_token ?? '—'} | ${l.delta_vs_gpu ?? '—'} | ${r1(100 * l.top1_accuracy)}% | ${l.exact_middles} [${l.exact_middles_ci95[0]}, ${l.exact_middles_ci95[1]}] |`);
+    }
+    md.push('');
+  }
+  if (report.examplesPerLanguage === 0) return `${md.join('\n')}\n`;
   md.push(`## Completion (n = ${report.examplesPerLanguage} lines per language; EM / ES in %, [95% CI])`, '');
   for (const t of TASKS) {
     md.push(`### ${TASK_LABEL[t]}`, '', '| language | n | model EM | repeat-prev EM | in-file 4-gram EM | model − best baseline EM, points | model ES | repeat ES | 4-gram ES |', '|---|---|---|---|---|---|---|---|---|');
@@ -430,12 +505,22 @@ function markdown(report: { command: string; wallSeconds: number; loadAvg: { sta
     }
     md.push('');
   }
-  md.push('### Other variants (model only)', '', '| language | cursor after indentation, prefix only: EM / ES (n) | same lines, column 0: EM / ES | infill middles ended by the model | plain-format prefix only EM / ES |', '|---|---|---|---|---|');
+  md.push(
+    '### Other variants (model only)',
+    '',
+    '| language | FIM next line, the middle may not end at once: EM / ES | cursor after the indentation, prefix only (FIM layout): EM / ES (n) | same lines, cursor at column 0: EM / ES | infill middles the model ended | empty first lines: plain / FIM prefix-only / FIM |',
+    '|---|---|---|---|---|---|',
+  );
   for (const g of groups) {
-    const c = report.completion[g] as { afterIndent?: { model: MetricSummary; columnZeroSameLines: MetricSummary }; infillEnded: number; plainPrefix?: { model: MetricSummary } } | undefined;
+    const c = report.completion[g] as
+      | { afterIndent?: { model: MetricSummary; columnZeroSameLines: MetricSummary }; nextFimNoEmpty: { model: MetricSummary }; infillEnded: number; modelEmptyPredictions: Record<Task, number> }
+      | undefined;
     if (!c) continue;
     const ai = c.afterIndent;
-    md.push(`| ${GROUP_LABEL[g]} | ${ai ? `${pct(ai.model, 'em')} / ${ai.model.es} (${ai.model.n})` : '—'} | ${ai ? `${pct(ai.columnZeroSameLines, 'em')} / ${ai.columnZeroSameLines.es}` : '—'} | ${c.infillEnded}% | ${c.plainPrefix ? `${pct(c.plainPrefix.model, 'em')} / ${c.plainPrefix.model.es}` : '—'} |`);
+    const e = c.modelEmptyPredictions;
+    md.push(
+      `| ${GROUP_LABEL[g]} | ${pct(c.nextFimNoEmpty.model, 'em')} / ${c.nextFimNoEmpty.model.es} | ${ai ? `${pct(ai.model, 'em')} / ${ai.model.es} (${ai.model.n})` : '—'} | ${ai ? `${pct(ai.columnZeroSameLines, 'em')} / ${ai.columnZeroSameLines.es}` : '—'} | ${c.infillEnded}% | ${e.nextPlain}% / ${e.nextPrefix}% / ${e.nextFim}% |`,
+    );
   }
   md.push('');
   return `${md.join('\n')}\n`;

@@ -9,7 +9,7 @@ import { referenceForward } from '../../../src/engine/reference';
 import { InFileNgram } from '../../../bench/model/baselines';
 import { firstLine, isTargetLine, sampleLines, targetLines, withLineRemoved } from '../../../bench/model/examples';
 import { dropReason, sha1, type HeldoutDoc } from '../../../bench/model/heldout';
-import { recipePlainRows, rowLoss } from '../../../bench/model/loss';
+import { chooseEditorSpan, recipeFimExamples, recipePlainRows, rowLoss, splitChunks } from '../../../bench/model/loss';
 import { PyRandom } from '../../../bench/model/pyRandom';
 import { mulberry32, writeTinyCheckpoint } from '../../fixtures/tinyModel';
 
@@ -111,6 +111,54 @@ describe('recipe plain rows', () => {
       assert.ok(Math.abs(got.textNats - textNats) < 1e-3 * textNats, `${got.textNats} vs ${textNats}`);
     } finally {
       await model.dispose();
+    }
+  });
+});
+
+describe('recipe FIM middles', () => {
+  // Reference values printed by CPython 3.11 running models/recipe/prep.py's split_chunks and
+  // choose_span(rng, text, kind_weights=(0, 0, .5, .5)) with random.Random('1234/eval/python').
+  const text = "def f(x):\n\tif x:\x0c\n        return '😀' * 3\r\n    return None\n".repeat(40);
+
+  it('split_chunks cuts at Python line boundaries, counting code points', () => {
+    assert.deepEqual(
+      splitChunks(text, 300)
+        .slice(0, 5)
+        .map((c) => [...c].length),
+      [300, 298, 290, 290, 290],
+    );
+    assert.equal(splitChunks(text, 300).join(''), text);
+    assert.deepEqual(splitChunks('short', 300), ['short']);
+  });
+
+  it('choose_span draws the same spans (code point offsets) from the same generator', () => {
+    const rng = new PyRandom('1234/eval/python');
+    const spans = [[...text].slice(0, 300).join(''), 'a\n  b\n', 'x', '  😀 y\n\u3000\u3000z = 1\n'].map((t) => chooseEditorSpan(rng, [...t]));
+    assert.deepEqual(spans, [
+      [174, 232],
+      [2, 6],
+      [0, 1],
+      [2, 5],
+    ]);
+  });
+
+  it('examples are PSM with the middle and <|endoftext|> scored', async () => {
+    const ck = await loadCheckpoint(writeTinyCheckpoint(join(tmp, 'fim')).dir);
+    const tok = ck.tokenizer;
+    const docs = [doc('a.py', 'def f(x):\n    return x + 1\n\n\ndef g(y):\n    return y * 2\n'), doc('b.py', 'import os\nimport sys\n\nprint(os.getcwd(), sys.argv)\n')];
+    const exs = recipeFimExamples(docs, tok, 'python');
+    assert.ok(exs.length >= 1 && exs.length <= 2);
+    const id = (n: string): number => tok.specialId(n)!;
+    for (const ex of exs) {
+      const t = ex.tokens;
+      assert.equal(t[0], id('<|file_sep|>'));
+      assert.equal(t[t.length - 1], id('<|endoftext|>'));
+      assert.equal(t[t.length - ex.scored - 1], id('<|fim_middle|>'));
+      assert.deepEqual(t.slice(t.length - ex.scored, -1), tok.encode(ex.middle));
+      const d = docs.find((x) => x.path === ex.path)!;
+      const pre = tok.decode(t.slice(t.indexOf(id('<|fim_prefix|>')) + 1, t.indexOf(id('<|fim_suffix|>'))));
+      const suf = tok.decode(t.slice(t.indexOf(id('<|fim_suffix|>')) + 1, t.length - ex.scored - 1));
+      assert.equal(pre + ex.middle + suf, d.text);
     }
   });
 });
