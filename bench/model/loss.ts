@@ -194,6 +194,10 @@ export interface FimExample {
   /** Middle tokens + 1 (the <|endoftext|>): the scored targets are the last `scored` tokens. */
   scored: number;
   middle: string;
+  /** The example's parts: `<|file_sep|>{path}\n`, prefix and middle token ids. */
+  header: number[];
+  prefix: number[];
+  middleIds: number[];
 }
 
 /** The recipe's FIM-middle examples of a group. */
@@ -213,38 +217,50 @@ export function recipeFimExamples(docs: readonly HeldoutDoc[], tokenizer: Tokeni
     const [a, b] = chooseEditorSpan(rng, cps);
     if (b <= a) continue;
     const mid = cps.slice(a, b).join('');
-    const midIds = tokenizer.encode(mid);
-    const tokens = [sp.fs, ...tokenizer.encode(`${d.path}\n`), sp.fp, ...tokenizer.encode(cps.slice(0, a).join('')), sp.fsu, ...tokenizer.encode(cps.slice(b).join('')), sp.fm, ...midIds, sp.eot];
+    const header = [sp.fs, ...tokenizer.encode(`${d.path}\n`)];
+    const prefix = tokenizer.encode(cps.slice(0, a).join(''));
+    const middleIds = tokenizer.encode(mid);
+    const tokens = [...header, sp.fp, ...prefix, sp.fsu, ...tokenizer.encode(cps.slice(b).join('')), sp.fm, ...middleIds, sp.eot];
     if (tokens.length > seqLen + 1) continue;
-    out.push({ path: d.path, tokens, scored: midIds.length + 1, middle: mid });
+    out.push({ path: d.path, tokens, scored: middleIds.length + 1, middle: mid, header, prefix, middleIds });
   }
   return out;
 }
 
-export interface MiddleLoss {
-  nats: number;
-  tokens: number;
-  /** Targets that are the model's top-1 choice. */
-  top1: number;
-  /** Whether every target is the top-1 choice: greedy decoding would write exactly this middle and stop. */
-  exact: boolean;
+/** Per scored target, in order: −ln p(target) and whether it is the model's top-1 choice. */
+export interface TargetScores {
+  nll: number[];
+  top1: boolean[];
 }
 
-/** Cross-entropy of a FIM example's middle and end token, reading everything before each from position 0. */
-export async function middleLoss(model: Model, ex: FimExample, signal?: AbortSignal): Promise<MiddleLoss> {
-  const inputs = ex.tokens.slice(0, -1);
-  const first = inputs.length - ex.scored;
-  const rows = Array.from({ length: ex.scored }, (_, i) => first + i);
+/** Scores the last `scored` tokens of `seq`, each read after everything before it from position 0. */
+async function scoreTail(model: Model, seq: readonly number[], scored: number, signal?: AbortSignal): Promise<TargetScores> {
+  const inputs = seq.slice(0, -1);
+  const first = inputs.length - scored;
+  const rows = Array.from({ length: scored }, (_, i) => first + i);
   const out = await model.forward(model.createCache(), { embeds: model.embed(inputs), positions: inputs.map((_, i) => i), logitRows: rows, signal });
   const V = model.config.vocabSize;
-  let nats = 0;
-  let top1 = 0;
+  const nll: number[] = [];
+  const top1: boolean[] = [];
   rows.forEach((row, r) => {
-    const target = ex.tokens[row + 1];
-    nats += logSumExp(out.logits, r * V, V) - out.logits[r * V + target];
-    if (argmax(out.logits, r * V, V) === target) top1++;
+    const target = seq[row + 1];
+    nll.push(logSumExp(out.logits, r * V, V) - out.logits[r * V + target]);
+    top1.push(argmax(out.logits, r * V, V) === target);
   });
-  return { nats, tokens: ex.scored, top1, exact: top1 === ex.scored };
+  return { nll, top1 };
+}
+
+/** A FIM example's middle and end token as the recipe scores them (PSM, suffix before the middle). */
+export function middleLoss(model: Model, ex: FimExample, signal?: AbortSignal): Promise<TargetScores> {
+  return scoreTail(model, ex.tokens, ex.scored, signal);
+}
+
+/**
+ * The same middle tokens (no end token) after the plain prefix alone,
+ * `<|file_sep|>{path}\n{prefix}{middle}`: what the suffix adds, by difference.
+ */
+export function middleLossWithoutSuffix(model: Model, ex: FimExample, signal?: AbortSignal): Promise<TargetScores> {
+  return scoreTail(model, [...ex.header, ...ex.prefix, ...ex.middleIds], ex.middleIds.length, signal);
 }
 
 function argmax(x: Float32Array, start: number, n: number): number {

@@ -53,7 +53,7 @@ import { bootstrapMean, editSimilarity, mean, pairedDifference, wilson } from '.
 import { InFileNgram } from './baselines';
 import { firstLine, sampleLines, withLineRemoved, type LineExample } from './examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
-import { middleLoss, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
+import { middleLoss, middleLossWithoutSuffix, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
 
 const ROOT = resolve(__dirname, '..', '..');
 const MAX_NEW = 64;
@@ -99,6 +99,8 @@ interface ExampleResult {
   nextFimNoEmpty: { model: Score };
   /** Only for indented lines: prefix-only with the cursor after the indentation. */
   afterIndent?: { model: Score };
+  /** Probability the model gives to ending the middle at once (end and control tokens), per FIM prompt. */
+  firstEndProbability: { prefixOnly: number; fim: number };
 }
 
 function scoreLine(pred: string, target: string): Score {
@@ -150,6 +152,15 @@ async function decodeFrom(ctx: Ctx, cache: KvCache, logits: Float32Array, mode: 
   return { text: gen.text, ended: gen.stop === 'eos' || gen.stop === 'stopToken' };
 }
 
+/** Softmax mass of `ids` in one row of logits. */
+function probabilityOf(logits: Float32Array, ids: readonly number[]): number {
+  let max = -Infinity;
+  for (const x of logits) if (x > max) max = x;
+  let z = 0;
+  for (const x of logits) z += Math.exp(x - max);
+  return ids.reduce((p, id) => p + Math.exp(logits[id] - max) / z, 0);
+}
+
 /** Forbids ending the middle (end and control tokens) at the first generated token only. */
 function noEmptyMiddle(ids: readonly number[]): LogitsProcessor {
   const ban = banTokens(ids);
@@ -187,7 +198,8 @@ async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Prom
 
   // Model. FIM prompts in the order that shares the most encoded tokens.
   const nextPlain = await decodeFrom(ctx, ctx.plainCache, await encode(ctx, ctx.plainCache, plain), 'line');
-  const nextPrefix = await decodeFrom(ctx, ctx.fimCache, await encode(ctx, ctx.fimCache, prefixOnly), 'line');
+  const prefixLogits = await encode(ctx, ctx.fimCache, prefixOnly);
+  const nextPrefix = await decodeFrom(ctx, ctx.fimCache, prefixLogits, 'line');
   if (ex.indent !== '') {
     const indented = [...fim.slice(0, L.beforeStart), ...tokenizer.encode(beforeText + ex.indent), markers.fimSuffix, markers.fimMiddle];
     const r = await decodeFrom(ctx, ctx.fimCache, await encode(ctx, ctx.fimCache, indented), 'line');
@@ -196,6 +208,7 @@ async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Prom
   const fimLogits = await encode(ctx, ctx.fimCache, fim);
   const middle = await decodeFrom(ctx, ctx.fimCache, fimLogits, 'middle');
   const nonEmpty = await decodeFrom(ctx, ctx.fimCache, fimLogits, 'line', [noEmptyMiddle(ends)]);
+  res.firstEndProbability = { prefixOnly: r4(probabilityOf(prefixLogits, ends)), fim: r4(probabilityOf(fimLogits, ends)) };
 
   // Baselines on the same prompts' text.
   const ngramPrefix = new InFileNgram().add(before).continueLine(before, tokenizer);
@@ -283,11 +296,45 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
       rs.map((r) => r.nextFim.model),
     ),
   };
+  out.meanFirstEndProbability = {
+    prefixOnly: r3(mean(rs.map((r) => r.firstEndProbability.prefixOnly))),
+    fim: r3(mean(rs.map((r) => r.firstEndProbability.fim))),
+  };
+  // Plain next-line EM by the target's length (stripped, UTF-16 units).
+  out.nextPlainByLength = Object.fromEntries(
+    (
+      [
+        ['under20', 0, 20],
+        ['20to39', 20, 40],
+        ['40plus', 40, Infinity],
+      ] as const
+    ).map(([k, lo, hi]) => {
+      const xs = rs.filter((r) => r.target.trim().length >= lo && r.target.trim().length < hi);
+      return [k, { n: xs.length, exact: xs.reduce((a, r) => a + r.nextPlain.model.em, 0), es: r1(100 * mean(xs.map((r) => r.nextPlain.model.es))) }];
+    }),
+  );
   const empty = (xs: Score[]): number => r1((100 * xs.filter((x) => x.pred === '').length) / xs.length);
   out.modelEmptyPredictions = Object.fromEntries(TASKS.map((t) => [t, empty(rs.map((r) => r[t].model))]));
   out.infillEnded = r1((100 * rs.filter((r) => r.infill.model.ended).length) / rs.length);
   out.meanPromptTokens = { before: Math.round(mean(rs.map((r) => r.promptTokens.before))), after: Math.round(mean(rs.map((r) => r.promptTokens.after))) };
   return out;
+}
+
+/** Mean nats and top-1 rate of a set of scored targets. */
+class Acc {
+  private nats = 0;
+  private top1 = 0;
+  private n = 0;
+
+  add(nll: number, top1: boolean): void {
+    this.nats += nll;
+    if (top1) this.top1++;
+    this.n++;
+  }
+
+  summary(): { n: number; nats_per_token: number; top1: number } {
+    return { n: this.n, nats_per_token: r3(this.nats / this.n), top1: r3(this.top1 / this.n) };
+  }
 }
 
 /** The recipe's final held-out losses (models/recipe/run/train_log.jsonl: python_plain, c_fim_middle, ...), when the file is there. */
@@ -374,16 +421,24 @@ export async function run(args: string[]): Promise<object> {
         const t = performance.now();
         const all = recipeFimExamples(docs, tokenizer, group, RECIPE_FIM_EXAMPLES);
         const use = all.slice(0, Math.min(all.length, fimExamples));
+        // Targets by place in the middle: its first token, the ones after it, the end token.
+        const fim = { first: new Acc(), interior: new Acc(), end: new Acc() };
+        const noSuffix = { first: new Acc(), interior: new Acc() };
         let nats = 0;
         let tokens = 0;
         let top1 = 0;
         let exact = 0;
         for (const ex of use) {
           const r = await middleLoss(model, ex);
-          nats += r.nats;
-          tokens += r.tokens;
-          top1 += r.top1;
-          exact += r.exact ? 1 : 0;
+          r.nll.forEach((x, i) => {
+            nats += x;
+            tokens++;
+            if (r.top1[i]) top1++;
+            (i === 0 ? fim.first : i === r.nll.length - 1 ? fim.end : fim.interior).add(x, r.top1[i]);
+          });
+          if (r.top1.every(Boolean)) exact++;
+          const p = await middleLossWithoutSuffix(model, ex);
+          p.nll.forEach((x, i) => (i === 0 ? noSuffix.first : noSuffix.interior).add(x, p.top1[i]));
         }
         log(`[fim loss ${group}] ${use.length} middles: ${(nats / tokens).toFixed(4)} nats/token`);
         const w = wilson(exact, use.length);
@@ -397,6 +452,8 @@ export async function run(args: string[]): Promise<object> {
           exact_middles_ci95: [r1(100 * w[0]), r1(100 * w[1])],
           gpu_nats_per_token: gpu?.[`${group}_fim_middle`] ?? null,
           delta_vs_gpu: gpu && use.length === all.length ? r4(nats / tokens - gpu[`${group}_fim_middle`]) : null,
+          byPlace: { first: fim.first.summary(), interior: fim.interior.summary(), end: fim.end.summary() },
+          withoutSuffix: { first: noSuffix.first.summary(), interior: noSuffix.interior.summary() },
         };
         seconds[`fim_loss_${group}`] = Math.round((performance.now() - t) / 1000);
       }
@@ -490,6 +547,19 @@ function markdown(report: { command: string; wallSeconds: number; loadAvg: { sta
       const l = report.fimLoss[g] as { examples: number; nats_per_token: number; gpu_nats_per_token: number | null; delta_vs_gpu: number | null; top1_accuracy: number; exact_middles: number; exact_middles_ci95: [number, number] } | undefined;
       if (l) md.push(`| ${GROUP_LABEL[g]} | ${l.examples} | ${l.nats_per_token} | ${l.gpu_nats_per_token ?? '—'} | ${l.delta_vs_gpu ?? '—'} | ${r1(100 * l.top1_accuracy)}% | ${l.exact_middles} [${l.exact_middles_ci95[0]}, ${l.exact_middles_ci95[1]}] |`);
     }
+    md.push(
+      '',
+      'The same middles by place, and after the plain prefix alone (`<|file_sep|>{path}\\n{prefix}{middle}`, no suffix): nats/token, top-1 %',
+      '',
+      '| language | FIM: first middle token | FIM: the rest of the middle | FIM: end token | no suffix: first middle token | no suffix: the rest |',
+      '|---|---|---|---|---|---|',
+    );
+    type P = { nats_per_token: number; top1: number };
+    const cell = (x: P): string => `${x.nats_per_token} / ${r1(100 * x.top1)}%`;
+    for (const g of groups) {
+      const l = report.fimLoss[g] as { byPlace: { first: P; interior: P; end: P }; withoutSuffix: { first: P; interior: P } } | undefined;
+      if (l) md.push(`| ${GROUP_LABEL[g]} | ${cell(l.byPlace.first)} | ${cell(l.byPlace.interior)} | ${cell(l.byPlace.end)} | ${cell(l.withoutSuffix.first)} | ${cell(l.withoutSuffix.interior)} |`);
+    }
     md.push('');
   }
   if (report.examplesPerLanguage === 0) return `${md.join('\n')}\n`;
@@ -508,18 +578,25 @@ function markdown(report: { command: string; wallSeconds: number; loadAvg: { sta
   md.push(
     '### Other variants (model only)',
     '',
-    '| language | FIM next line, the middle may not end at once: EM / ES | cursor after the indentation, prefix only (FIM layout): EM / ES (n) | same lines, cursor at column 0: EM / ES | infill middles the model ended | empty first lines: plain / FIM prefix-only / FIM |',
-    '|---|---|---|---|---|---|',
+    '| language | FIM next line, the middle may not end at once: EM / ES | cursor after the indentation, prefix only (FIM layout): EM / ES (n) | same lines, cursor at column 0: EM / ES | infill middles the model ended | empty first lines: plain / FIM prefix-only / FIM | mean P(end the middle at once): FIM prefix-only / FIM | plain EM by line length: < 20 / 20–39 / ≥ 40 chars |',
+    '|---|---|---|---|---|---|---|---|',
   );
   for (const g of groups) {
     const c = report.completion[g] as
-      | { afterIndent?: { model: MetricSummary; columnZeroSameLines: MetricSummary }; nextFimNoEmpty: { model: MetricSummary }; infillEnded: number; modelEmptyPredictions: Record<Task, number> }
+      | {
+          afterIndent?: { model: MetricSummary; columnZeroSameLines: MetricSummary };
+          nextFimNoEmpty: { model: MetricSummary };
+          infillEnded: number;
+          modelEmptyPredictions: Record<Task, number>;
+          meanFirstEndProbability: { prefixOnly: number; fim: number };
+          nextPlainByLength: Record<string, { n: number; exact: number }>;
+        }
       | undefined;
     if (!c) continue;
     const ai = c.afterIndent;
     const e = c.modelEmptyPredictions;
     md.push(
-      `| ${GROUP_LABEL[g]} | ${pct(c.nextFimNoEmpty.model, 'em')} / ${c.nextFimNoEmpty.model.es} | ${ai ? `${pct(ai.model, 'em')} / ${ai.model.es} (${ai.model.n})` : '—'} | ${ai ? `${pct(ai.columnZeroSameLines, 'em')} / ${ai.columnZeroSameLines.es}` : '—'} | ${c.infillEnded}% | ${e.nextPlain}% / ${e.nextPrefix}% / ${e.nextFim}% |`,
+      `| ${GROUP_LABEL[g]} | ${pct(c.nextFimNoEmpty.model, 'em')} / ${c.nextFimNoEmpty.model.es} | ${ai ? `${pct(ai.model, 'em')} / ${ai.model.es} (${ai.model.n})` : '—'} | ${ai ? `${pct(ai.columnZeroSameLines, 'em')} / ${ai.columnZeroSameLines.es}` : '—'} | ${c.infillEnded}% | ${e.nextPlain}% / ${e.nextPrefix}% / ${e.nextFim}% | ${c.meanFirstEndProbability.prefixOnly} / ${c.meanFirstEndProbability.fim} | ${['under20', '20to39', '40plus'].map((k) => `${c.nextPlainByLength[k].exact}/${c.nextPlainByLength[k].n}`).join(' / ')} |`,
     );
   }
   md.push('');
