@@ -101,6 +101,8 @@ interface ExampleResult {
   afterIndent?: { model: Score };
   /** Probability the model gives to ending the middle at once (end and control tokens), per FIM prompt. */
   firstEndProbability: { prefixOnly: number; fim: number };
+  /** Wrong, non-empty predictions that are (stripped) some other line of the file: plain, FIM. */
+  copiedLine: { plain: boolean; fim: boolean };
 }
 
 function scoreLine(pred: string, target: string): Score {
@@ -208,6 +210,8 @@ async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Prom
   const fimLogits = await encode(ctx, ctx.fimCache, fim);
   const middle = await decodeFrom(ctx, ctx.fimCache, fimLogits, 'middle');
   const nonEmpty = await decodeFrom(ctx, ctx.fimCache, fimLogits, 'line', [noEmptyMiddle(ends)]);
+  const fileLines = new Set(doc.text.split('\n').map((l) => l.trim()));
+  const copied = (sc: Score): boolean => sc.em === 0 && sc.pred !== '' && fileLines.has(sc.pred);
   res.firstEndProbability = { prefixOnly: r4(probabilityOf(prefixLogits, ends)), fim: r4(probabilityOf(fimLogits, ends)) };
 
   // Baselines on the same prompts' text.
@@ -218,6 +222,7 @@ async function evaluateExample(ctx: Ctx, doc: HeldoutDoc, ex: LineExample): Prom
   res.nextPlain = { model: scoreLine(firstLine(nextPlain.text), target), ...prefixBaselines };
   res.nextFim = { model: scoreLine(firstLine(middle.text), target), repeat: scoreLine(ex.previous, target), ngram: scoreLine(ngramFim, target) };
   res.nextFimNoEmpty = { model: scoreLine(firstLine(nonEmpty.text), target) };
+  res.copiedLine = { plain: copied(res.nextPlain.model), fim: copied(res.nextFim.model) };
   res.infill = {
     model: scoreInfill(middle.text, target, middle.ended),
     repeat: scoreInfill(ex.previous, target, true),
@@ -295,6 +300,10 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
       rs.map((r) => r.nextFimNoEmpty.model),
       rs.map((r) => r.nextFim.model),
     ),
+  };
+  out.wrongPredictionsCopyingAnotherLine = {
+    plain: r1((100 * rs.filter((r) => r.copiedLine.plain).length) / rs.length),
+    fim: r1((100 * rs.filter((r) => r.copiedLine.fim).length) / rs.length),
   };
   out.meanFirstEndProbability = {
     prefixOnly: r3(mean(rs.map((r) => r.firstEndProbability.prefixOnly))),
