@@ -1,7 +1,13 @@
 // Engine throughput: prefill and decode tokens/s of the ONNX session, memory after load, and load
-// time with and without the on-disk graph cache.
+// time with and without the on-disk graph cache, plus the two ceilings that explain them: this
+// machine's copy bandwidth (decode streams every weight once per token) and onnxruntime's own
+// fp32 MatMul throughput on a prefill-sized product (prefill is matrix products).
 //
-//   node --import tsx bench/run.ts engine [--model DIR] [--threads N] [--steps N] [--out FILE] [--attention] [--spin]
+//   ./bin/slipstream bench engine [--quick] [--model DIR] [--threads N] [--steps N] [--out FILE] [--attention] [--spin]
+//
+// Defaults are the committed run (bench/results/engine.{json,md}); --quick (8 decode steps, one
+// prefill each) writes bench/out/engine-quick.{json,md}. Decode is timed at 512 tokens of context
+// and at the end of the 2048-token window (prefill 2048 − steps − 2, then the steps).
 //
 // --attention also times decode with the textbook Concat(past, new) attention graph (past copied
 // out of the cache into an exact-length tensor each step, as that design needs) against the
@@ -10,12 +16,13 @@
 // Model: --model, else models/default when present, else a generated checkpoint of realistic size
 // (qwen2-style, hidden 512, 8 layers, 8 heads / 2 kv heads, intermediate 1408, vocab 16384, tied;
 // random weights, ~31M parameters), written once under .cache/bench-engine-model.
-// Writes bench/out/engine.json and prints a table.
+// Prints a table and writes it as the .md next to the JSON.
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
 import { buildGraph, newKeyName, newValueName, pastKeyName, pastValueName } from '../../src/engine/onnxGraph';
@@ -29,7 +36,7 @@ function arg(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -59,7 +66,7 @@ function modelDir(args: string[]): { dir: string; source: string } {
 }
 
 /** Parameters of the linear layers a decode step streams through (fp32): per layer q/k/v/o + MLP, plus lm_head. */
-function linearParams(c: ModelConfig): { perToken: number; total: number } {
+export function linearParams(c: ModelConfig): { perToken: number; total: number } {
   const attn = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize;
   const mlp = 3 * c.hiddenSize * c.intermediateSize;
   const lm = c.vocabSize * c.hiddenSize;
@@ -67,7 +74,7 @@ function linearParams(c: ModelConfig): { perToken: number; total: number } {
 }
 
 /** Copy bandwidth of this machine (GB/s, read + write counted), a rough ceiling for decode. */
-function copyBandwidth(): number {
+export function copyBandwidth(): number {
   const n = 32 * 1024 * 1024; // 128 MiB of float32, far beyond the caches
   const a = new Float32Array(n).fill(1);
   const b = new Float32Array(n);
@@ -85,7 +92,7 @@ function tokensFor(ck: Checkpoint, n: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * 7919 + 13) % size);
 }
 
-async function prefillTokS(m: Model, ck: Checkpoint, n: number, reps: number): Promise<{ tokS: number; ms: number }> {
+export async function prefillTokS(m: Model, ck: Checkpoint, n: number, reps: number): Promise<{ tokS: number; ms: number }> {
   const toks = tokensFor(ck, n);
   const embeds = m.embed(toks);
   const positions = toks.map((_, i) => i);
@@ -100,7 +107,7 @@ async function prefillTokS(m: Model, ck: Checkpoint, n: number, reps: number): P
 }
 
 /** Decode `steps` tokens after a `context`-token prefill; per-step time includes embed, forward and append. */
-async function decode(m: Model, ck: Checkpoint, context: number, steps: number): Promise<{ tokS: number; medianMs: number; p90Ms: number; capacity: number }> {
+export async function decode(m: Model, ck: Checkpoint, context: number, steps: number): Promise<{ tokS: number; medianMs: number; p90Ms: number; capacity: number }> {
   const toks = tokensFor(ck, context);
   const cache = m.createCache();
   const pre = await m.forward(cache, { embeds: m.embed(toks), positions: toks.map((_, i) => i) });
@@ -120,6 +127,48 @@ async function decode(m: Model, ck: Checkpoint, context: number, steps: number):
   const sorted = [...times].sort((a, b) => a - b);
   const med = median(times);
   return { tokS: 1000 / med, medianMs: med, p90Ms: sorted[Math.floor(sorted.length * 0.9)], capacity: cache.capacity };
+}
+
+/**
+ * onnxruntime's fp32 MatMul throughput (GFLOP/s) on [m, k] × [k, n] with the session options the
+ * engine uses: what a prefill could reach if it were nothing but its largest products. Default
+ * shape: 512 rows through the shipped model's fused gate/up projection (512 → 2·1408).
+ */
+export async function gemmGflops(threads: number, spinning: boolean, m = 512, k = 512, n = 2816, reps = 7): Promise<number> {
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const w = new Float32Array(k * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
+  const dims = (d: number[]): onnx.ITypeProto => ({ tensorType: { elemType: FLOAT, shape: { dim: d.map((x) => ({ dimValue: x })) } } });
+  const proto = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'gemm',
+      node: [{ opType: 'MatMul', input: ['a', 'w'], output: ['c'], name: 'mm' }],
+      initializer: [{ name: 'w', dims: [k, n], dataType: FLOAT, rawData: new Uint8Array(w.buffer) }],
+      input: [{ name: 'a', type: dims([m, k]) }],
+      output: [{ name: 'c', type: dims([m, n]) }],
+    },
+  });
+  const session = await ort.InferenceSession.create(onnx.ModelProto.encode(proto).finish(), {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
+  });
+  try {
+    const a = new ort.Tensor('float32', new Float32Array(m * k).fill(0.5), [m, k]);
+    await session.run({ a });
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const t = performance.now();
+      await session.run({ a });
+      times.push(performance.now() - t);
+    }
+    return (2 * m * k * n) / (median(times) / 1000) / 1e9;
+  } finally {
+    await session.release();
+  }
 }
 
 /** One verification-sized forward (q rows, causal) at a context; ms. */
@@ -197,10 +246,12 @@ const mib = (b: number): number => Math.round(b / 2 ** 20);
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 export async function run(args: string[]): Promise<object> {
+  const quick = args.includes('--quick');
   const threads = Number(arg(args, '--threads') ?? 2);
-  const steps = Number(arg(args, '--steps') ?? 48);
+  const steps = Number(arg(args, '--steps') ?? (quick ? 8 : 48));
   const spinning = args.includes('--spin');
-  const out = resolve(arg(args, '--out') ?? join(ROOT, 'bench', 'out', 'engine.json'));
+  const out = resolve(arg(args, '--out') ?? join(ROOT, 'bench', quick ? 'out' : 'results', quick ? 'engine-quick.json' : 'engine.json'));
+  const loadAvgStart = (await import('node:os')).loadavg().map(r1);
   const { dir, source } = modelDir(args);
 
   const rssBefore = process.memoryUsage().rss;
@@ -223,18 +274,24 @@ export async function run(args: string[]): Promise<object> {
     const cachedMs = performance.now() - t;
     const cachedStats = model.loadStats;
 
-    const prefill512 = await prefillTokS(model, ck, 512, 3);
-    const prefill2048 = await prefillTokS(model, ck, 2048, 2);
+    // A first long forward pays onnxruntime's arena growth: warm up before timing.
+    await prefillTokS(model, ck, 2048, 1);
+    const prefill512 = await prefillTokS(model, ck, 512, quick ? 1 : 5);
+    const prefill2048 = await prefillTokS(model, ck, 2048, quick ? 1 : 3);
     const dec = await decode(model, ck, 512, steps);
+    const dec2048 = await decode(model, ck, 2048 - steps - 2, steps);
     const verify16 = await verify(model, ck, 512, 16);
     const verify81 = await verify(model, ck, 512, 81);
     const bandwidth = copyBandwidth();
+    const gemm = await gemmGflops(threads, spinning);
     const attention = args.includes('--attention') ? await compareAttention(model, ck, threads, spinning, 512, steps) : null;
 
     const cfg = ck.config;
     const params = linearParams(cfg);
-    const kvBytes = 2 * cfg.numLayers * cfg.numKvHeads * dec.capacity * cfg.headDim * 4; // K and V read per step, whole capacity
-    const bytesPerToken = params.perToken * 4 + kvBytes;
+    const kvBytesAt = (capacity: number): number => 2 * cfg.numLayers * cfg.numKvHeads * capacity * cfg.headDim * 4; // K and V read per step, whole capacity
+    const bytesPerToken = params.perToken * 4 + kvBytesAt(dec.capacity);
+    const bytesPerToken2048 = params.perToken * 4 + kvBytesAt(dec2048.capacity);
+    const prefillGflops = (2 * (params.perToken - cfg.vocabSize * cfg.hiddenSize) * prefill512.tokS) / 1e9;
     const report = {
       model: { dir, source, family: cfg.family, hidden: cfg.hiddenSize, layers: cfg.numLayers, heads: `${cfg.numHeads}/${cfg.numKvHeads}`, vocab: cfg.vocabSize, linearParamsM: r1(params.total / 1e6) },
       threads,
@@ -252,16 +309,22 @@ export async function run(args: string[]): Promise<object> {
       memory: { rssBeforeMiB: mib(rssBefore), rssAfterLoadMiB: mib(rssAfterLoad), loadDeltaMiB: mib(rssAfterLoad - rssBefore) },
       prefill: { tokS512: Math.round(prefill512.tokS), ms512: Math.round(prefill512.ms), tokS2048: Math.round(prefill2048.tokS), ms2048: Math.round(prefill2048.ms) },
       decode: { context: 512, steps, tokS: r1(dec.tokS), medianMs: r1(dec.medianMs), p90Ms: r1(dec.p90Ms), cacheCapacity: dec.capacity },
+      decode2048: { context: `${2048 - steps - 2}..2048`, steps, tokS: r1(dec2048.tokS), medianMs: r1(dec2048.medianMs), p90Ms: r1(dec2048.p90Ms), cacheCapacity: dec2048.capacity },
       verify: { context: 512, q16Ms: r1(verify16), q81Ms: r1(verify81) },
       attention: attention && { context: 512, splitPastMs: r1(attention.splitMs), concatMs: r1(attention.concatMs) },
       limits: {
         bytesPerDecodeTokenMiB: r1(bytesPerToken / 2 ** 20),
         decodeEffectiveGBs: r1((bytesPerToken * dec.tokS) / 1e9),
+        bytesPerDecodeTokenMiB2048: r1(bytesPerToken2048 / 2 ** 20),
+        decodeEffectiveGBs2048: r1((bytesPerToken2048 * dec2048.tokS) / 1e9),
         copyBandwidthGBs: r1(bandwidth),
-        prefillGflops: r1((2 * (params.perToken - cfg.vocabSize * cfg.hiddenSize) * prefill512.tokS) / 1e9),
+        prefillGflops: r1(prefillGflops),
+        gemmGflops: r1(gemm),
+        prefillShareOfGemm: Math.round((100 * prefillGflops) / gemm) / 100,
         decodeGflops: r1((2 * params.perToken * dec.tokS) / 1e9),
       },
       load_avg: (await import('node:os')).loadavg().map(r1),
+      load_avg_start: loadAvgStart,
     };
 
     mkdirSync(dirname(out), { recursive: true });
@@ -272,17 +335,20 @@ export async function run(args: string[]): Promise<object> {
       ['prefill 512', `${report.prefill.tokS512} tok/s (${report.prefill.ms512} ms)`],
       ['prefill 2048', `${report.prefill.tokS2048} tok/s (${report.prefill.ms2048} ms)`],
       ['decode @512', `${report.decode.tokS} tok/s (median ${report.decode.medianMs} ms, p90 ${report.decode.p90Ms} ms)`],
+      ['decode @2048', `${report.decode2048.tokS} tok/s (median ${report.decode2048.medianMs} ms, p90 ${report.decode2048.p90Ms} ms; context ${report.decode2048.context})`],
       ['verify @512', `q=16 ${report.verify.q16Ms} ms, q=81 ${report.verify.q81Ms} ms`],
       ['memory', `RSS ${report.memory.rssAfterLoadMiB} MiB after load (+${report.memory.loadDeltaMiB} MiB)`],
       ['load cold', `${report.load.coldMs} ms (graph build ${report.load.coldBuildMs}, session ${report.load.coldSessionMs}); checkpoint open ${report.load.checkpointMs} ms`],
       ['load cached', `${report.load.cachedMs} ms (read ${report.load.cachedReadMs}, session ${report.load.cachedSessionMs})`],
-      ['decode bytes', `${report.limits.bytesPerDecodeTokenMiB} MiB/token → ${report.limits.decodeEffectiveGBs} GB/s effective (copy bandwidth ${report.limits.copyBandwidthGBs} GB/s)`],
-      ['compute', `prefill ${report.limits.prefillGflops} GFLOP/s, decode ${report.limits.decodeGflops} GFLOP/s`],
-      ['load avg', report.load_avg.join(' ')],
+      ['decode bytes', `${report.limits.bytesPerDecodeTokenMiB} MiB/token → ${report.limits.decodeEffectiveGBs} GB/s effective @512, ${report.limits.bytesPerDecodeTokenMiB2048} MiB/token → ${report.limits.decodeEffectiveGBs2048} GB/s @2048 (copy bandwidth ${report.limits.copyBandwidthGBs} GB/s)`],
+      ['compute', `prefill ${report.limits.prefillGflops} GFLOP/s (${Math.round(report.limits.prefillShareOfGemm * 100)}% of ORT's MatMul ${report.limits.gemmGflops} GFLOP/s), decode ${report.limits.decodeGflops} GFLOP/s`],
+      ['load avg', `${report.load_avg_start.join(' ')} → ${report.load_avg.join(' ')}`],
     ];
     if (report.attention) rows.push(['attention @512', `split-past ${report.attention.splitPastMs} ms/step, concat ${report.attention.concatMs} ms/step`]);
     const w = Math.max(...rows.map(([k]) => k.length));
     process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`);
+    const md = [`# bench engine (${new Date().toISOString().slice(0, 10)})`, '', `\`${`./bin/slipstream bench engine ${args.join(' ')}`.trim()}\``, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), ''];
+    writeFileSync(out.replace(/\.json$/, '.md'), md.join('\n'));
     return report;
   } finally {
     await model?.dispose();

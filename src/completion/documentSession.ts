@@ -9,7 +9,7 @@ import type { KvCache } from '../engine/kvCache';
 import type { TokenizerLike } from '../engine/types';
 import type { StepModel } from '../decoding/generate';
 import { applyEdits, LineIndex } from './documentText';
-import { DocumentPrompt, markersOf, type FimLayout } from './pie/documentPrompt';
+import { DocumentPrompt, markersOf, type FimLayout, type WindowPolicy } from './pie/documentPrompt';
 import { updateCache } from './pie/cacheUpdate';
 import { DEFAULT_PROMPT_BUDGET, promptPath, type FimPrompt, type PromptBudget } from './prompt';
 import type { CacheMode, DocumentEdit } from './types';
@@ -91,6 +91,19 @@ export interface SessionUpdate extends CacheUpdateOutcome {
 
 /** Tokens kept for the `<|file_sep|>path` header when sizing the text budget. */
 const HEADER_ALLOWANCE = 32;
+
+/**
+ * The prompt window a budget gives: the context minus room for generation, the four control
+ * tokens and the path header, split before/after the cursor as the budget says. (Exported so
+ * that bench/model lays out its prompts exactly as the editor does.)
+ */
+export function windowPolicy(budget: PromptBudget): WindowPolicy {
+  return {
+    maxTokens: Math.max(16, budget.maxContextTokens - budget.reserveTokens - 4 - HEADER_ALLOWANCE),
+    beforeShare: budget.beforeShare,
+    edgeShare: 1 - budget.beforeFill,
+  };
+}
 
 export class DocumentSession {
   private textValue: string;
@@ -185,13 +198,7 @@ export class DocumentSession {
 
   private fimPrompt(cursor: number, budget: PromptBudget, hide: number, layout: FimLayout): FimPrompt {
     if (!this.prompt) {
-      // Text budget: the context minus room for generation, the four control tokens and the path header.
-      const maxTokens = Math.max(16, budget.maxContextTokens - budget.reserveTokens - 4 - HEADER_ALLOWANCE);
-      this.prompt = new DocumentPrompt(this.tokenizer, markersOf(this.tokenizer), promptPath(this.path), this.textValue, cursor, {
-        maxTokens,
-        beforeShare: budget.beforeShare,
-        edgeShare: 1 - budget.beforeFill,
-      });
+      this.prompt = new DocumentPrompt(this.tokenizer, markersOf(this.tokenizer), promptPath(this.path), this.textValue, cursor, windowPolicy(budget));
     }
     this.prompt.setLayout(layout);
     this.prompt.setCursor(cursor, hide);
