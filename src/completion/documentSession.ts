@@ -8,7 +8,7 @@
 import type { KvCache } from '../engine/kvCache';
 import type { TokenizerLike } from '../engine/types';
 import type { StepModel } from '../decoding/generate';
-import { applyEdits, LineIndex } from './documentText';
+import { applyChange, applyEdits, LineIndex } from './documentText';
 import { DocumentPrompt, markersOf, type FimLayout, type WindowPolicy } from './pie/documentPrompt';
 import { updateCache } from './pie/cacheUpdate';
 import { DEFAULT_PROMPT_BUDGET, promptPath, type FimPrompt, type PromptBudget } from './prompt';
@@ -155,12 +155,13 @@ export class DocumentSession {
   /** One change: edits against the current text (VS Code semantics, see documentText.applyEdits). */
   applyEdits(edits: readonly DocumentEdit[]): void {
     if (edits.length === 0) return;
-    const before = this.lines;
-    this.textValue = applyEdits(this.textValue, edits, before);
-    this.index = undefined;
+    // The line index follows the change instead of being rebuilt (O(document)) on the next lookup.
+    const { text, index, offsets } = applyChange(this.lines, edits);
+    this.textValue = text;
+    this.index = index;
     this.versionValue++;
     this.pending.push(edits.map((e) => ({ start: [...e.start], end: [...e.end], text: e.text })));
-    this.prompt?.applyEdits(edits.map((e) => ({ start: before.offsetAt(e.start[0], e.start[1]), end: before.offsetAt(e.end[0], e.end[1]), text: e.text })));
+    this.prompt?.applyEdits(offsets, text);
   }
 
   /** Replaces the whole text (a re-open), recorded as one edit so updaters see it like any other. */

@@ -9,8 +9,16 @@ export class LineIndex {
   /** [lineCount] UTF-16 offset of each line's first character. */
   readonly starts: number[];
 
-  constructor(readonly text: string) {
-    const starts = [0];
+  /** `starts` when the caller already knows them (see edited()); otherwise they are scanned. */
+  constructor(
+    readonly text: string,
+    starts?: number[],
+  ) {
+    if (starts) {
+      this.starts = starts;
+      return;
+    }
+    starts = [0];
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c === 10) starts.push(i + 1);
@@ -20,6 +28,51 @@ export class LineIndex {
       }
     }
     this.starts = starts;
+  }
+
+  /**
+   * The index of `next`, the text after one change of `sorted` edits (offsets into this index's
+   * text, ascending, non-overlapping; from sortedOffsetEdits). Line starts outside the edited
+   * ranges are shifted, not rescanned: whether offset p starts a line depends only on the
+   * characters at p − 1 and p (a \n before it, or a \r before it not followed by \n), so only
+   * offsets whose p − 1 or p falls in an edit's new text — [start, start + text.length] in new
+   * coordinates — are looked at again. O(lines) number moves plus the inserted text, instead of
+   * a scan of the whole document on every keystroke.
+   */
+  edited(next: string, sorted: readonly OffsetEdit[]): LineIndex {
+    const old = this.starts;
+    // Pass 1: per edit, the old starts it drops ([dropFrom, dropTo)) and the starts rescanned in its new text.
+    const plan: Array<{ dropFrom: number; dropTo: number; found: number[]; delta: number }> = [];
+    let k = 0;
+    let delta = 0;
+    let scanned = -1;
+    let total = old.length;
+    for (const e of sorted) {
+      while (k < old.length && old[k] < e.start) k++;
+      const dropFrom = k;
+      while (k < old.length && old[k] <= e.end) k++;
+      const from = e.start + delta;
+      const to = from + e.text.length;
+      const found: number[] = [];
+      for (let p = Math.max(from, scanned + 1); p <= to; p++) if (startsLine(next, p)) found.push(p);
+      scanned = to;
+      delta += e.text.length - (e.end - e.start);
+      plan.push({ dropFrom, dropTo: k, found, delta });
+      total += found.length - (k - dropFrom);
+    }
+    // Pass 2: one write per start into an array of the final size (pushing 10⁵ numbers costs more).
+    const out = new Array<number>(total);
+    let w = 0;
+    let r = 0;
+    let shift = 0;
+    for (const step of plan) {
+      for (; r < step.dropFrom; r++) out[w++] = old[r] + shift;
+      for (const p of step.found) out[w++] = p;
+      r = step.dropTo;
+      shift = step.delta;
+    }
+    for (; r < old.length; r++) out[w++] = old[r] + shift;
+    return new LineIndex(next, out);
   }
 
   get lineCount(): number {
@@ -72,24 +125,49 @@ export function toOffsetEdits(index: LineIndex, edits: readonly DocumentEdit[]):
 }
 
 /**
+ * Offsets of one change's edits (all referring to the ORIGINAL text, as in one VS Code change
+ * event), ascending; insertions at the same offset keep the order given. Throws RangeError on
+ * overlapping ranges.
+ */
+export function sortedOffsetEdits(index: LineIndex, edits: readonly DocumentEdit[]): OffsetEdit[] {
+  const resolved = toOffsetEdits(index, edits)
+    .map((e, order) => ({ ...e, order }))
+    .sort((a, b) => a.start - b.start || a.order - b.order);
+  let at = 0;
+  for (const e of resolved) {
+    if (e.start < at) throw new RangeError(`overlapping edits at offset ${e.start}`);
+    at = e.end;
+  }
+  return resolved.map(({ start, end, text }) => ({ start, end, text }));
+}
+
+/** The text after sorted, non-overlapping offset edits. */
+function spliceText(text: string, sorted: readonly OffsetEdit[]): string {
+  const parts: string[] = [];
+  let at = 0;
+  for (const e of sorted) {
+    parts.push(text.slice(at, e.start), e.text);
+    at = e.end;
+  }
+  parts.push(text.slice(at));
+  return parts.join('');
+}
+
+/**
  * Applies one change made of several edits. Every range refers to the ORIGINAL text (as in one
  * VS Code change event) and ranges do not overlap; insertions at the same offset land in the
  * order given. Throws RangeError on overlapping ranges.
  */
 export function applyEdits(text: string, edits: readonly DocumentEdit[], index: LineIndex = new LineIndex(text)): string {
   if (edits.length === 0) return text;
-  const resolved = toOffsetEdits(index, edits)
-    .map((e, order) => ({ ...e, order }))
-    .sort((a, b) => a.start - b.start || a.order - b.order);
-  const parts: string[] = [];
-  let at = 0;
-  for (const e of resolved) {
-    if (e.start < at) throw new RangeError(`overlapping edits at offset ${e.start}`);
-    parts.push(text.slice(at, e.start), e.text);
-    at = e.end;
-  }
-  parts.push(text.slice(at));
-  return parts.join('');
+  return spliceText(text, sortedOffsetEdits(index, edits));
+}
+
+/** applyEdits, also returning the new text's line index (updated, not rebuilt) and the resolved offsets. */
+export function applyChange(index: LineIndex, edits: readonly DocumentEdit[]): { text: string; index: LineIndex; offsets: OffsetEdit[] } {
+  const offsets = sortedOffsetEdits(index, edits);
+  const text = spliceText(index.text, offsets);
+  return { text, index: index.edited(text, offsets), offsets };
 }
 
 /** Number of line breaks (\r\n counted once) in a string. */
@@ -104,4 +182,11 @@ export function countLineBreaks(s: string): number {
     }
   }
   return n;
+}
+
+/** Whether a line starts at offset p of `text` (0 < p ≤ length: after \n, or after a \r not followed by \n). */
+function startsLine(text: string, p: number): boolean {
+  if (p === 0) return true;
+  const c = text.charCodeAt(p - 1);
+  return c === 10 || (c === 13 && text.charCodeAt(p) !== 10);
 }

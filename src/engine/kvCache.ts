@@ -31,6 +31,13 @@ export interface KvRows {
   positions: ArrayLike<number>;
 }
 
+/** Kept slots in a relayout: old slots [from, from + n) go to [to, to + n). */
+export interface SlotRun {
+  from: number;
+  to: number;
+  n: number;
+}
+
 export interface KvCacheOptions {
   /** Slots added per growth step (default 64). */
   chunk?: number;
@@ -185,6 +192,77 @@ export class KvCache {
     }
     this.len = newLen;
     this.shrinkIfSparse();
+  }
+
+  /**
+   * Lays the cache out anew in one pass, for an update that deletes, keeps and inserts slots at many
+   * places at once (a PIE update): afterwards the cache has `length` slots; slots [to, to + n) of each
+   * run hold what old slots [from, from + n) held, every other slot is a gap (token -1, position 0,
+   * zero K/V, which -inf masking turns into exact zeros) for write() to fill. Runs ascend in both
+   * coordinates without overlapping. `positions` ([length], read at kept slots only) gives kept slots
+   * new positions, re-rotating their keys from K_enc as setPositions does; without it positions stay.
+   *
+   * Why: a splice per edit moves the whole tail each time (K, K_enc and V: 12 KB per slot for the
+   * default model), and a rotation after it rewrites K again; here every kept slot is copied at most
+   * once, and K of a re-rotated slot is not copied at all but computed at its destination.
+   */
+  relayout(length: number, runs: readonly SlotRun[], positions?: ArrayLike<number>): void {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`relayout length ${length}`);
+    if (positions && positions.length < length) throw new RangeError(`relayout: ${positions.length} positions for ${length} slots`);
+    let lastFrom = 0;
+    let lastTo = 0;
+    const rotated: boolean[] = [];
+    for (const r of runs) {
+      if (!Number.isInteger(r.from) || !Number.isInteger(r.to) || !Number.isInteger(r.n) || r.n < 0) throw new RangeError(`relayout run ${JSON.stringify(r)}`);
+      if (r.from < lastFrom || r.to < lastTo || r.from + r.n > this.len || r.to + r.n > length) {
+        throw new RangeError(`relayout run ${JSON.stringify(r)} overlaps, descends or leaves [0, ${this.len}) → [0, ${length})`);
+      }
+      lastFrom = r.from + r.n;
+      lastTo = r.to + r.n;
+      let moved = false;
+      if (positions) {
+        for (let i = 0; i < r.n; i++) {
+          if (positions[r.to + i] !== this.pos[r.from + i]) {
+            checkPosition(positions[r.to + i]);
+            moved = true;
+          }
+        }
+      }
+      rotated.push(moved);
+    }
+
+    const newCap = length > this.cap ? this.roundUp(length) : this.cap - length >= 3 * this.chunk ? this.roundUp(length + this.chunk) : this.cap;
+    if (newCap !== this.cap) this.relayoutInto(newCap, runs, rotated);
+    else this.relayoutInPlace(length, runs, rotated);
+    this.len = length;
+    if (positions) {
+      runs.forEach((r, i) => {
+        if (rotated[i] && r.n > 0) this.setPositions(r.to, sliceOf(positions, r.to, r.to + r.n));
+      });
+    }
+  }
+
+  /** Overwrite slots [start, start + n) with n new rows (keys encoded at rows.positions, which become the current ones). */
+  write(start: number, rows: KvRows): void {
+    const m = rows.tokens.length;
+    this.checkRange(start, start + m);
+    this.checkRows(rows, m);
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    for (let l = 0; l < numLayers; l++) {
+      for (let h = 0; h < numKvHeads; h++) {
+        const src = h * m * headDim;
+        const dst = (h * this.cap + start) * headDim;
+        const n = m * headDim;
+        this.k[l].set(rows.keys[l].subarray(src, src + n), dst);
+        this.kEnc[l].set(rows.keys[l].subarray(src, src + n), dst);
+        this.v[l].set(rows.values[l].subarray(src, src + n), dst);
+      }
+    }
+    for (let i = 0; i < m; i++) {
+      this.tok[start + i] = rows.tokens[i];
+      this.pos[start + i] = rows.positions[i];
+      this.encPos[start + i] = rows.positions[i];
+    }
   }
 
   /** Shift the RoPE positions of slots [start, end) by delta, re-rotating their keys from K_enc. */
@@ -347,10 +425,80 @@ export class KvCache {
     if (this.cap - this.len >= 2 * this.chunk + this.chunk) this.resize(this.roundUp(this.len + this.chunk));
   }
 
-  /** Move n slots from `from` to `to` (ranges may overlap) in every per-slot array. */
-  private moveSlots(from: number, to: number, n: number): void {
+  /** relayout into fresh arrays of `cap` slots (growing or giving memory back): one copy per kept slot. */
+  private relayoutInto(cap: number, runs: readonly SlotRun[], rotated: readonly boolean[]): void {
+    const { numLayers, numKvHeads, headDim } = this.shape;
+    const fresh = (): Float32Array[] => Array.from({ length: numLayers }, () => new Float32Array(numKvHeads * cap * headDim));
+    const k = fresh();
+    const kEnc = fresh();
+    const v = fresh();
+    const tok = new Int32Array(cap).fill(-1);
+    const pos = new Int32Array(cap);
+    const encPos = new Int32Array(cap);
+    runs.forEach((r, i) => {
+      for (let l = 0; l < numLayers; l++) {
+        for (let h = 0; h < numKvHeads; h++) {
+          const src = (h * this.cap + r.from) * headDim;
+          const dst = (h * cap + r.to) * headDim;
+          const n = r.n * headDim;
+          kEnc[l].set(this.kEnc[l].subarray(src, src + n), dst);
+          v[l].set(this.v[l].subarray(src, src + n), dst);
+          // A re-rotated run's keys are computed at the destination afterwards.
+          if (!rotated[i]) k[l].set(this.k[l].subarray(src, src + n), dst);
+        }
+      }
+      tok.set(this.tok.subarray(r.from, r.from + r.n), r.to);
+      pos.set(this.pos.subarray(r.from, r.from + r.n), r.to);
+      encPos.set(this.encPos.subarray(r.from, r.from + r.n), r.to);
+    });
+    this.k = k;
+    this.kEnc = kEnc;
+    this.v = v;
+    this.tok = tok;
+    this.pos = pos;
+    this.encPos = encPos;
+    this.cap = cap;
+  }
+
+  /**
+   * relayout within the current arrays. Runs keep their order, so their destinations never cross:
+   * runs moving left are copied left to right, then runs moving right right to left, and no run's
+   * source is overwritten before it has been copied. Then the gaps are cleared.
+   */
+  private relayoutInPlace(length: number, runs: readonly SlotRun[], rotated: readonly boolean[]): void {
+    const move = (i: number): void => {
+      const r = runs[i];
+      if (r.n === 0 || r.from === r.to) return;
+      this.moveSlots(r.from, r.to, r.n, !rotated[i]);
+    };
+    for (let i = 0; i < runs.length; i++) if (runs[i].to < runs[i].from) move(i);
+    for (let i = runs.length - 1; i >= 0; i--) if (runs[i].to > runs[i].from) move(i);
+    let at = 0;
+    for (const r of runs) {
+      this.clearSlots(at, r.to);
+      at = r.to + r.n;
+    }
+    this.clearSlots(at, length);
+  }
+
+  /** Gap slots [from, to): token -1, position 0, zero K/V. */
+  private clearSlots(from: number, to: number): void {
+    if (to <= from) return;
     const { numKvHeads, headDim } = this.shape;
     for (const arrays of [this.k, this.kEnc, this.v]) {
+      for (const a of arrays) {
+        for (let h = 0; h < numKvHeads; h++) a.fill(0, (h * this.cap + from) * headDim, (h * this.cap + to) * headDim);
+      }
+    }
+    this.tok.fill(-1, from, to);
+    this.pos.fill(0, from, to);
+    this.encPos.fill(0, from, to);
+  }
+
+  /** Move n slots from `from` to `to` (ranges may overlap) in every per-slot array (K too unless `keys` is false). */
+  private moveSlots(from: number, to: number, n: number, keys = true): void {
+    const { numKvHeads, headDim } = this.shape;
+    for (const arrays of keys ? [this.k, this.kEnc, this.v] : [this.kEnc, this.v]) {
       for (const a of arrays) {
         for (let h = 0; h < numKvHeads; h++) {
           const base = h * this.cap;
@@ -434,4 +582,10 @@ function rotateSlots(src: Float32Array, dst: Float32Array, base: number, n: numb
       }
     }
   }
+}
+
+/** Elements [from, to) of an array-like (a view when it is a typed array). */
+function sliceOf(a: ArrayLike<number>, from: number, to: number): ArrayLike<number> {
+  if (a instanceof Int32Array || a instanceof Float64Array || a instanceof Float32Array) return a.subarray(from, to);
+  return Array.prototype.slice.call(a, from, to) as number[];
 }

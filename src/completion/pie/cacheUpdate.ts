@@ -13,7 +13,7 @@
 // In every mode the last prompt token (<|fim_middle|>) is re-encoded, since its logits start
 // generation and must see the current text; `refresh` re-encodes more tokens before a point.
 
-import type { KvCache } from '../../engine/kvCache.js';
+import type { KvCache, SlotRun } from '../../engine/kvCache.js';
 import type { StepModel } from '../../decoding/generate.js';
 import type { CacheMode } from '../types.js';
 import { diffTokens } from './tokenDiff.js';
@@ -130,10 +130,14 @@ function withForcedSplices(splices: TokenSplice[], current: ArrayLike<number>, t
 }
 
 /**
- * Applies splices (ascending, old coordinates): delete the replaced rows, shift later
- * positions (pie), then encode every inserted token in ONE forward — each new token sees the
- * cache slots before its insertion point and the new tokens inserted at or before it — and
- * put the rows in place.
+ * Applies splices (ascending, old coordinates) in one relayout of the cache: every kept slot moves
+ * once to its target index (pie: re-rotated there to its natural position; conflict: position
+ * kept), the inserted tokens' slots are left as gaps, then every inserted token is encoded in ONE
+ * forward (`chunk` rows per forward) and written into its gap. Each new row sees exactly the target
+ * slots before it: kept slots and rows of earlier chunks through the cache, rows of its own chunk
+ * as new rows (their gaps are masked), so a long paste is encoded exactly like a short one.
+ * On error (abort) the gaps not yet filled are removed again, leaving a valid cache of whatever
+ * tokens it then holds.
  */
 async function applySplices(
   model: StepModel,
@@ -145,94 +149,105 @@ async function applySplices(
   signal?: AbortSignal,
 ): Promise<CacheUpdateResult> {
   const before = cache.length;
-  // 1. Deletions, left to right, in current cache coordinates; then every kept slot after the first
-  //    edit moves to its target position in ONE re-rotation (from K_enc), however many edits.
-  const inserts: Array<{ at: number; tokens: number[]; positions: number[] }> = [];
-  let shift = 0; // current index = old index + shift (deletions so far)
-  let targetShift = 0; // target index = old index + targetShift
-  let deleted = 0;
-  const shifts: Array<{ from: number; targetShift: number }> = [];
+  const runs: SlotRun[] = [];
+  /** Inserted tokens in target order, with their target index (= natural position). */
+  const rows: Array<{ token: number; at: number }> = [];
+  let o = 0;
+  let t = 0;
   for (const s of splices) {
-    const at = s.start + shift;
-    const del = s.end - s.start;
-    if (del > 0) cache.splice(at, del);
-    deleted += del;
-    const positions = s.tokens.map((_, i) => s.start + targetShift + i);
-    inserts.push({ at, tokens: s.tokens, positions });
-    shift -= del;
-    targetShift += s.tokens.length - del;
-    // Kept slots from `at` on (current coordinates) sit at old index + targetShift in the target.
-    shifts.push({ from: at, targetShift: targetShift - shift });
+    if (s.start > o) runs.push({ from: o, to: t, n: s.start - o });
+    t += s.start - o;
+    for (const token of s.tokens) rows.push({ token, at: t++ });
+    o = s.end;
   }
-  if (rotate) moveKeptSlots(cache, shifts);
-  const encoded = inserts.reduce((n, r) => n + r.tokens.length, 0);
+  if (before > o) runs.push({ from: o, to: t, n: before - o });
+  t += before - o;
+  if (t !== target.length) throw new Error(`applySplices: the splices make ${t} tokens, the prompt has ${target.length}`);
+  const reused = runs.reduce((n, r) => n + r.n, 0);
+  // Rows after the last kept slot are appended after their forward rather than left as gaps: an
+  // update that only appends (the first one, typing at the end, re-encoding <|fim_middle|>) keeps
+  // the cache gap-free and its positions contiguous while the model runs.
+  const last = runs[runs.length - 1];
+  const laidOut = last ? last.to + last.n : 0;
+  cache.relayout(laidOut, runs, rotate ? naturalPositions(laidOut) : undefined);
 
-  // 2. Encode the inserted tokens, `chunk` rows per forward. Row i sees the cache slots before
-  //    its insertion point and the rows before it; each chunk's rows are put in place before
-  //    the next chunk runs, so a long paste is encoded exactly like a short one.
-  const rows = inserts.flatMap((r) => r.tokens.map((token, i) => ({ token, position: r.positions[i], at: r.at })));
+  let filled = 0;
   let logits: Float32Array | null = null;
-  let insertedSoFar = 0;
-  for (let s = 0; s < rows.length; s += chunk) {
-    const part = rows.slice(s, Math.min(rows.length, s + chunk));
-    const q = part.length;
-    const past = cache.length;
-    const bias = new Float32Array(q * (past + q)).fill(-Infinity);
-    for (let i = 0; i < q; i++) {
-      const row = bias.subarray(i * (past + q), (i + 1) * (past + q));
-      row.fill(0, 0, part[i].at + insertedSoFar);
-      row.fill(0, past, past + i + 1);
-    }
-    const out = await model.forward(cache, {
-      embeds: model.embed(part.map((r) => r.token)),
-      positions: part.map((r) => r.position),
-      bias,
-      logitRows: [q - 1],
-      signal,
-    });
-    signal?.throwIfAborted();
-    logits = out.logits;
-    // Insert runs that share an insertion point, right to left so earlier points stay valid.
-    for (let end = q; end > 0; ) {
-      let start = end - 1;
-      while (start > 0 && part[start - 1].at === part[end - 1].at) start--;
-      cache.splice(part[start].at + insertedSoFar, 0, {
-        keys: out.newKeys.map((k) => sliceRows(k, q, start, end, cache.shape.numKvHeads, cache.shape.headDim)),
-        values: out.newValues.map((v) => sliceRows(v, q, start, end, cache.shape.numKvHeads, cache.shape.headDim)),
-        tokens: part.slice(start, end).map((r) => r.token),
-        positions: part.slice(start, end).map((r) => r.position),
+  try {
+    for (let s = 0; s < rows.length; s += chunk) {
+      const part = rows.slice(s, Math.min(rows.length, s + chunk));
+      const q = part.length;
+      const past = cache.length;
+      const bias = new Float32Array(q * (past + q)).fill(-Infinity);
+      for (let i = 0; i < q; i++) {
+        const row = bias.subarray(i * (past + q), (i + 1) * (past + q));
+        row.fill(0, 0, Math.min(part[i].at, past));
+        // Rows of this chunk before row i are still gaps in the cache; row i sees them as new rows.
+        for (let j = 0; j < i && part[j].at < past; j++) row[part[j].at] = -Infinity;
+        row.fill(0, past, past + i + 1);
+      }
+      const out = await model.forward(cache, {
+        embeds: model.embed(part.map((r) => r.token)),
+        positions: part.map((r) => r.at),
+        bias,
+        logitRows: [q - 1],
+        signal,
       });
-      end = start;
+      signal?.throwIfAborted();
+      logits = out.logits;
+      // Runs of consecutive target slots: into their gaps, or appended at the end (a run never
+      // spans both: the slot before the end is a kept one).
+      for (let a = 0; a < q; ) {
+        let b = a + 1;
+        while (b < q && part[b].at === part[b - 1].at + 1) b++;
+        const rows = {
+          keys: out.newKeys.map((k) => sliceRows(k, q, a, b, cache.shape.numKvHeads, cache.shape.headDim)),
+          values: out.newValues.map((v) => sliceRows(v, q, a, b, cache.shape.numKvHeads, cache.shape.headDim)),
+          tokens: part.slice(a, b).map((r) => r.token),
+          positions: part.slice(a, b).map((r) => r.at),
+        };
+        if (part[a].at < cache.length) cache.write(part[a].at, rows);
+        else cache.append(rows.keys, rows.values, rows.tokens, rows.positions);
+        a = b;
+      }
+      filled += q;
     }
-    insertedSoFar += q;
+  } catch (e) {
+    dropGaps(
+      cache,
+      rows
+        .slice(filled)
+        .map((r) => r.at)
+        .filter((at) => at < laidOut),
+    );
+    throw e;
   }
   if (!logits) throw new Error('applySplices: the last prompt token was not re-encoded');
   assertTokens(cache, target);
-  return { logits, reused: before - deleted, encoded, splices: splices.length };
+  return { logits, reused, encoded: rows.length, splices: splices.length };
 }
 
-/**
- * Gives every kept slot its natural target position: slot c (current coordinates, after the
- * deletions) before shifts[0].from stays at c; at or after shifts[k].from (and before
- * shifts[k + 1].from) it goes to c + shifts[k].targetShift. The span from the first to the last
- * slot whose position changes is re-rotated once from K_enc (slots before the first edit only
- * move when an earlier 'conflict' update left them off their index).
- */
-function moveKeptSlots(cache: KvCache, shifts: ReadonlyArray<{ from: number; targetShift: number }>): void {
-  const n = cache.length;
-  const now = cache.positions();
-  const want = new Float64Array(n);
-  let lo = -1;
-  let hi = -1;
-  for (let k = -1, c = 0; c < n; c++) {
-    while (k + 1 < shifts.length && shifts[k + 1].from <= c) k++;
-    want[c] = c + (k < 0 ? 0 : shifts[k].targetShift);
-    if (want[c] !== now[c]) {
-      if (lo < 0) lo = c;
-      hi = c;
+/** [n] positions 0, 1, …, n − 1. */
+function naturalPositions(n: number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  return p;
+}
+
+/** Removes the listed (ascending) gap slots, keeping every other slot in order. */
+function dropGaps(cache: KvCache, gaps: readonly number[]): void {
+  if (gaps.length === 0) return;
+  const kept: SlotRun[] = [];
+  let from = 0;
+  let to = 0;
+  for (const g of [...gaps, cache.length]) {
+    if (g > from) {
+      kept.push({ from, to, n: g - from });
+      to += g - from;
     }
+    from = g + 1;
   }
-  if (lo >= 0) cache.setPositions(lo, want.subarray(lo, hi + 1));
+  cache.relayout(to, kept);
 }
 
 /** Rows [from, to) of one layer's [numKvHeads, q, headDim] slice → [numKvHeads, to-from, headDim]. */

@@ -158,8 +158,10 @@ export class DocumentPrompt {
   /**
    * Applies non-overlapping document edits (offsets in the current text, any order). The
    * cursor follows the text like an editor's caret: text inserted at the cursor lands before it.
+   * `next` is the document after the edits when the caller already built it (a DocumentSession
+   * does): building it again is an O(document) copy per keystroke on a long file.
    */
-  applyEdits(edits: readonly TextEdit[]): void {
+  applyEdits(edits: readonly TextEdit[], next?: string): void {
     if (edits.length === 0) return;
     // Edits are in document offsets, which the hidden characters are part of.
     this.reveal();
@@ -185,8 +187,12 @@ export class DocumentPrompt {
         if (s0 !== s1 || textToAfter) afterEdits.push({ start: s0, end: s1, text: textToAfter ? e.text : '' });
       }
     }
-    let next = this.doc;
-    for (let k = sorted.length - 1; k >= 0; k--) next = next.slice(0, sorted[k].start) + sorted[k].text + next.slice(sorted[k].end);
+    const grown = sorted.reduce((n, e) => n + e.text.length - (e.end - e.start), 0);
+    if (next !== undefined && next.length !== this.doc.length + grown) throw new RangeError(`DocumentPrompt.applyEdits: the new text has ${next.length} characters, the edits make ${this.doc.length + grown}`);
+    if (next === undefined) {
+      next = this.doc;
+      for (let k = sorted.length - 1; k >= 0; k--) next = next.slice(0, sorted[k].start) + sorted[k].text + next.slice(sorted[k].end);
+    }
     const nws = mapOffset(ws, sorted, 'before');
     const nc = mapOffset(c, sorted, 'after');
     const nwe = we === this.doc.length ? next.length : mapOffset(we, sorted, 'after');

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEdits, countLineBreaks, LineIndex } from '../../../src/completion/documentText';
+import { applyChange, applyEdits, countLineBreaks, LineIndex } from '../../../src/completion/documentText';
+import { mulberry32 } from '../../fixtures/tinyModel';
 import type { DocumentEdit } from '../../../src/completion/types';
 
 const edit = (sl: number, sc: number, el: number, ec: number, text: string): DocumentEdit => ({ start: [sl, sc], end: [el, ec], text });
@@ -53,4 +54,39 @@ test('unicode: columns are UTF-16 code units (a surrogate pair is two)', () => {
   assert.equal(applyEdits(text, [edit(0, 7, 0, 8, 'e')]), 'x = "😀e";\nz');
   assert.equal(applyEdits(text, [edit(0, 5, 0, 7, '🙂')]), 'x = "🙂é";\nz');
   assert.equal(applyEdits('日本\n語', [edit(1, 1, 1, 1, '!'), edit(0, 1, 0, 2, '')]), '日\n語!');
+});
+
+test('the line index follows a change (applyChange) = a fresh index of the new text: 3000 random multi-edit changes with \\n, \\r\\n and lone \\r', () => {
+  // Edits create and split CRLF pairs, touch each other, insert at the same offset, hit offset 0 and the end.
+  const r = mulberry32(8);
+  const pieces = ['a', 'bc', ' ', '\n', '\r', '\r\n', '\n\n', 'x\r', '\ry'];
+  const some = (n: number): string => Array.from({ length: n }, () => pieces[Math.floor(r() * pieces.length)]).join('');
+  let index = new LineIndex(some(30));
+  for (let step = 0; step < 3000; step++) {
+    const text = index.text;
+    const k = 1 + Math.floor(r() * 4);
+    const cuts = Array.from({ length: 2 * k }, () => Math.floor(r() * (text.length + 1))).sort((a, b) => a - b);
+    const edits: DocumentEdit[] = [];
+    for (let i = 0; i < k; i++) {
+      const a = cuts[2 * i];
+      const b = r() < 0.4 ? a : cuts[2 * i + 1];
+      const [sl, sc] = index.positionAt(a);
+      const [el, ec] = index.positionAt(b);
+      edits.push({ start: [sl, sc], end: [el, ec], text: r() < 0.3 ? '' : some(1 + Math.floor(r() * 4)) });
+    }
+    // Shuffled: one change lists its edits in any order.
+    edits.sort(() => r() - 0.5);
+    let next;
+    try {
+      next = applyChange(index, edits);
+    } catch (e) {
+      // Ranges clamped out of CRLF pairs can overlap; applyEdits refuses those the same way.
+      assert.throws(() => applyEdits(text, edits), RangeError);
+      assert.ok(e instanceof RangeError);
+      continue;
+    }
+    assert.equal(next.text, applyEdits(text, edits), `step ${step}: text`);
+    assert.deepEqual(next.index.starts, new LineIndex(next.text).starts, `step ${step}: line starts of ${JSON.stringify(next.text)}`);
+    index = next.index.text.length > 400 ? new LineIndex(next.text.slice(0, 200)) : next.index;
+  }
 });

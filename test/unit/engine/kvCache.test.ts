@@ -218,6 +218,96 @@ describe('KvCache bookkeeping', () => {
     });
   }
 
+  for (const layout of ['rotate-half', 'interleaved'] as const) {
+    it(`${layout}: relayout + write = the same edit made with one splice per place and setPositions (300 random updates)`, () => {
+      // relayout copies each kept slot once (in place or into fresh arrays) and computes re-rotated
+      // keys at the destination; the reference does it the slow way. Same bits expected, including
+      // capacity growth, giving memory back, runs moving both ways and kept slots whose key differs
+      // from K_enc (positions left stale by an earlier conflict-style update).
+      let seed = layout === 'interleaved' ? 3 : 11;
+      const rand = (): number => {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        return seed / 2 ** 32;
+      };
+      const a = cacheOf(layout, 4);
+      const b = cacheOf(layout, 4);
+      append(a, range(0, 20));
+      append(b, range(0, 20));
+      let next = 100;
+      for (let step = 0; step < 300; step++) {
+        const len = a.length;
+        // Ascending non-overlapping splices in old coordinates.
+        const splices: Array<{ start: number; end: number; tokens: number[] }> = [];
+        for (let at = Math.floor(rand() * 4); at <= len && splices.length < 5; at += 1 + Math.floor(rand() * 8)) {
+          const end = Math.min(len, at + (rand() < 0.5 ? 0 : Math.floor(rand() * 6)));
+          const tokens = range(0, rand() < 0.3 ? 0 : Math.floor(rand() * 12)).map(() => next++);
+          if (end > at || tokens.length > 0) splices.push({ start: at, end, tokens });
+          at = end;
+        }
+        if (len > 40) splices.push({ start: Math.max(splices.at(-1)?.end ?? 0, len - 10), end: len, tokens: [] });
+        const rotate = rand() < 0.8;
+        // Target positions: natural with probability 0.8, else the old ones kept (conflict).
+        const runs: Array<{ from: number; to: number; n: number }> = [];
+        const inserts: Array<{ at: number; tokens: number[] }> = [];
+        let o = 0;
+        let t = 0;
+        for (const s of splices) {
+          if (s.start > o) runs.push({ from: o, to: t, n: s.start - o });
+          t += s.start - o;
+          inserts.push({ at: t, tokens: s.tokens });
+          t += s.tokens.length;
+          o = s.end;
+        }
+        if (len > o) runs.push({ from: o, to: t, n: len - o });
+        t += len - o;
+        const positions = rotate ? range(0, t) : undefined;
+        a.relayout(t, runs, positions);
+        for (const ins of inserts) if (ins.tokens.length > 0) a.write(ins.at, rowsFor(ins.tokens, ins.tokens.map((_, i) => ins.at + i)));
+        // Reference: one splice per place, right to left, then the positions.
+        for (let k = splices.length - 1; k >= 0; k--) {
+          const s = splices[k];
+          const at = inserts[k].at;
+          b.splice(s.start, s.end - s.start, s.tokens.length > 0 ? rowsFor(s.tokens, s.tokens.map((_, i) => at + i)) : undefined);
+        }
+        if (positions && t > 0) b.setPositions(0, positions);
+        const where = `${layout} step ${step}`;
+        assert.equal(a.length, t, where);
+        assert.deepEqual(a.tokens(), b.tokens(), `${where}: tokens`);
+        assert.deepEqual(a.positions(), b.positions(), `${where}: positions`);
+        assert.deepEqual(a.encodedPositions(), b.encodedPositions(), `${where}: encoded positions`);
+        for (let l = 0; l < SHAPE.numLayers; l++) {
+          assert.deepEqual(a.keys(l), b.keys(l), `${where}: keys ${l}`);
+          assert.deepEqual(a.values(l), b.values(l), `${where}: values ${l}`);
+        }
+        assert.ok(a.capacity >= t && a.capacity - t < 3 * a.chunk + a.chunk, `${where}: capacity ${a.capacity} for ${t} slots`);
+        // Now and then a conflict-style shift leaves kept positions off their index.
+        if (rand() < 0.2 && a.length > 3) {
+          const from = Math.floor(rand() * a.length);
+          a.rotate(from, a.length, 5);
+          b.rotate(from, b.length, 5);
+        }
+      }
+    });
+  }
+
+  it('relayout leaves gaps as token -1 with zero K/V; bad runs are refused', () => {
+    const c = cacheOf('rotate-half', 4);
+    append(c, range(1, 9));
+    c.relayout(10, [
+      { from: 0, to: 0, n: 2 },
+      { from: 4, to: 5, n: 4 },
+    ]);
+    assert.deepEqual(Array.from(c.tokens()), [1, 2, -1, -1, -1, 5, 6, 7, 8, -1]);
+    for (let l = 0; l < SHAPE.numLayers; l++) {
+      const gap = c.values(l, 2, 5);
+      assert.ok(gap.every((x) => x === 0), 'gap values are zero');
+      assert.ok(c.keys(l, 9, 10).every((x) => x === 0), 'gap keys are zero');
+    }
+    assert.throws(() => c.relayout(4, [{ from: 0, to: 0, n: 5 }]), RangeError);
+    assert.throws(() => c.relayout(10, [{ from: 2, to: 4, n: 2 }, { from: 0, to: 6, n: 1 }]), RangeError);
+    assert.throws(() => c.write(9, rowsFor([3, 4])), RangeError);
+  });
+
   it('rejects bad ranges, shapes and non-integer positions', () => {
     const c = cacheOf('rotate-half', 4);
     append(c, [1, 2, 3]);

@@ -114,3 +114,45 @@ test('a pure deletion (no inserted token) is applied and shifts the suffix back'
     await model.dispose();
   }
 });
+
+test('an update aborted after its relayout leaves no gap slots: the cache holds the kept tokens in order, and the next update reaches the prompt', async () => {
+  const { model, tokenizer } = await setup();
+  try {
+    const prompt = new DocumentPrompt(tokenizer, markersOf(tokenizer), 'store.py', SOURCE, SOURCE.indexOf('return self.items'));
+    const cache = model.createCache();
+    await updateCache(model, cache, prompt.tokens(), { mode: 'pie' });
+    const old = [...cache.tokens()];
+    // Two places at once: an insertion at the top and a replacement further down.
+    const at = SOURCE.indexOf('def put');
+    prompt.applyEdits([
+      { start: 0, end: 0, text: '# header\n' },
+      { start: at, end: at + 'def put'.length, text: 'def store_value' },
+    ]);
+    const target = prompt.tokens();
+    const controller = new AbortController();
+    const aborting = {
+      embed: (t: ArrayLike<number>) => model.embed(t),
+      forward: async (c: typeof cache, req: Parameters<typeof model.forward>[1]) => {
+        const out = await model.forward(c, req);
+        controller.abort();
+        return out;
+      },
+    };
+    await assert.rejects(updateCache(aborting, cache, target, { mode: 'pie', signal: controller.signal }), { name: 'AbortError' });
+    const left = [...cache.tokens()];
+    assert.ok(!left.includes(-1), 'no gap slot is left behind');
+    // What is left is the old prompt minus the replaced tokens: a subsequence of it, in order.
+    let k = 0;
+    for (const t of left) {
+      while (k < old.length && old[k] !== t) k++;
+      assert.ok(k < old.length, 'the kept slots are old tokens in their old order');
+      k++;
+    }
+    assert.ok(left.length < old.length && left.length > old.length / 2);
+    await updateCache(model, cache, target, { mode: 'pie' });
+    assert.deepEqual([...cache.tokens()], target);
+    assert.deepEqual([...cache.positions()], target.map((_, i) => i));
+  } finally {
+    await model.dispose();
+  }
+});

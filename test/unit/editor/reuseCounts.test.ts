@@ -1,0 +1,48 @@
+// The "tokens reused / encoded" the status bar and the latency report show, end to end short of
+// VS Code: a real CompletionService on the tiny real model → CompletionResult → sampleFrom →
+// status view and latency report. The numbers must be what the cache update did: after an
+// edit far above the cursor PIE re-encodes only the edit and the last prompt token, and
+// reused + encoded is the prompt's length (what a 'full' request at the same place encodes).
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { CompletionService } from '../../../src/completion/service';
+import type { KvCache } from '../../../src/engine/kvCache';
+import type { ForwardRequest } from '../../../src/engine/types';
+import { renderLatencyReport, sampleFrom } from '../../../src/editor/latency';
+import { renderStatus } from '../../../src/editor/status';
+import { disposeTiny, loadTiny } from '../decoding/tinyModel';
+
+after(disposeTiny);
+
+test('status bar and latency report show the reuse counts of the cache update that served the completion', async () => {
+  const { model, ckpt } = await loadTiny();
+  const wrapped = {
+    tokenizer: ckpt.tokenizer,
+    model: { embed: (t: ArrayLike<number>) => model.embed(t), createCache: () => model.createCache(), forward: (c: KvCache, r: ForwardRequest) => model.forward(c, r), dispose: () => {} },
+  };
+  const svc = new CompletionService({ modelDir: 'tiny', loader: async () => wrapped });
+  const lines = Array.from({ length: 40 }, (_, i) => `value_${i} = compute(${i}, "item ${i}")`);
+  svc.open('m.py', `${lines.join('\n')}\n`);
+  const req = { path: 'm.py', line: 35, col: 0, maxTokens: 4, options: { cache: 'pie' as const, monitors: false, mode: 'line' as const } };
+  try {
+    const first = await svc.complete(req);
+    assert.equal(first.reusedTokens, 0, 'nothing cached before the first request');
+
+    svc.edit('m.py', [{ start: [2, 0], end: [2, 0], text: '# note\n' }]);
+    const pie = await svc.complete({ ...req, line: 36 });
+    const full = await svc.complete({ ...req, line: 36, options: { ...req.options, cache: 'full' } });
+    assert.equal(full.reusedTokens, 0);
+    assert.equal(pie.reusedTokens + pie.encodedTokens, full.encodedTokens, 'reused + encoded = the prompt');
+    assert.ok(pie.encodedTokens >= 2 && pie.encodedTokens <= 6, `PIE encodes the edit and <|fim_middle|> only (${pie.encodedTokens})`);
+
+    const sample = sampleFrom(pie, 'm.py', 0);
+    const view = renderStatus({ kind: 'ready', last: sample });
+    assert.match(view.ariaLabel, new RegExp(`${pie.reusedTokens} tokens reused, ${pie.encodedTokens} encoded`));
+    assert.match(view.tooltip, new RegExp(`\\| prompt tokens reused / encoded \\| ${pie.reusedTokens} / ${pie.encodedTokens} \\|`));
+    const report = renderLatencyReport([sampleFrom(first, 'm.py', 0), sample], 10, () => '00:00:00');
+    assert.match(report, new RegExp(`- prompt tokens reused / encoded: ${pie.reusedTokens} / ${first.encodedTokens + pie.encodedTokens}`));
+    assert.match(report, new RegExp(`\\| +${pie.reusedTokens} / ${pie.encodedTokens} \\|`));
+  } finally {
+    await svc.shutdown();
+  }
+});
