@@ -7,19 +7,20 @@
 // lines of a language group (larger files give more examples), without replacement, with a
 // seeded mulberry32 partial Fisher–Yates shuffle.
 //
-// For a target line L of a file (the cursor at the start of L unless said otherwise):
-//   next-line, plain         `<|file_sep|>{path}\n` + the file up to the cursor (the model's
-//                            plain continuation format).
-//   next-line, prefix-only   the same text in the FIM layout with nothing after the cursor.
-//   next-line, FIM           the same before the cursor; after it, the file from line L+1 on
-//                            (L is removed with its newline, as if the line were still to be
-//                            written). Scored on the first generated line.
-//   single-line infill       the same prompt and the same generation as next-line FIM, scored
-//                            on the whole generated middle: the model must write exactly line L
-//                            (indentation included) and end the middle.
-//   FIM, no empty middle     next-line FIM with end tokens forbidden at the first step only.
-//   after indentation        prefix-only (FIM layout) with the cursor after L's leading
-//                            whitespace, where an editor's auto-indent leaves it; indented lines only.
+// For a target line L of a file, the document the CompletionService is given is the file with
+// L's text emptied (its line break kept): what the editor holds after Enter was pressed at the
+// end of line L−1 and the line is still to be written.
+//   with the suffix (FIM)    that document, the cursor at the start of the empty line L.
+//   after indentation        that document with L's leading whitespace typed (where an editor's
+//                            auto-indent leaves the cursor), the cursor after it; indented lines
+//                            only. Token healing then hides the indentation in the spm layout.
+//   prefix only              the file up to the start of L, nothing after the cursor (the end
+//                            of a file).
+//   plain format             `<|file_sep|>{path}\n` + the file up to the start of L (the model's
+//                            plain continuation format; not a product path).
+// next-line: scored on the first line of the completion. single-line infill: the same FIM
+// request scored on the whole completion: the model must write exactly line L and end the
+// middle right after it (<|endoftext|> or a control token).
 
 import { mulberry32 } from '../../test/fixtures/tinyModel';
 import type { Group, HeldoutDoc } from './heldout';
@@ -94,9 +95,13 @@ export function sampleLines(docs: readonly HeldoutDoc[], group: Group, n: number
   return all.slice(0, k).sort((a, b) => a.doc - b.doc || a.line - b.line);
 }
 
-/** The document as the FIM prompts see it: line L removed with its newline; the cursor where it began. */
-export function withLineRemoved(doc: HeldoutDoc, ex: LineExample): { text: string; cursor: number } {
-  return { text: doc.text.slice(0, ex.lineStart) + doc.text.slice(ex.nextLineStart), cursor: ex.lineStart };
+/**
+ * The document as the FIM requests see it: line L's text replaced by `typed` (its line break
+ * kept); the cursor after `typed`.
+ */
+export function withLineBlanked(doc: HeldoutDoc, ex: LineExample, typed = ''): { text: string; cursor: number } {
+  const end = ex.lineStart + ex.text.length;
+  return { text: doc.text.slice(0, ex.lineStart) + typed + doc.text.slice(end), cursor: ex.lineStart + typed.length };
 }
 
 /** What next-line metrics compare: the first line of a generation, whitespace-trimmed at both ends. */

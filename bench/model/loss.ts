@@ -197,6 +197,7 @@ export interface FimExample {
   /** The example's parts: `<|file_sep|>{path}\n`, prefix and middle token ids. */
   header: number[];
   prefix: number[];
+  suffix: number[];
   middleIds: number[];
 }
 
@@ -220,9 +221,10 @@ export function recipeFimExamples(docs: readonly HeldoutDoc[], tokenizer: Tokeni
     const header = [sp.fs, ...tokenizer.encode(`${d.path}\n`)];
     const prefix = tokenizer.encode(cps.slice(0, a).join(''));
     const middleIds = tokenizer.encode(mid);
-    const tokens = [...header, sp.fp, ...prefix, sp.fsu, ...tokenizer.encode(cps.slice(b).join('')), sp.fm, ...middleIds, sp.eot];
+    const suffix = tokenizer.encode(cps.slice(b).join(''));
+    const tokens = [...header, sp.fp, ...prefix, sp.fsu, ...suffix, sp.fm, ...middleIds, sp.eot];
     if (tokens.length > seqLen + 1) continue;
-    out.push({ path: d.path, tokens, scored: middleIds.length + 1, middle: mid, header, prefix, middleIds });
+    out.push({ path: d.path, tokens, scored: middleIds.length + 1, middle: mid, header, prefix, suffix, middleIds });
   }
   return out;
 }
@@ -253,6 +255,16 @@ async function scoreTail(model: Model, seq: readonly number[], scored: number, s
 /** A FIM example's middle and end token as the recipe scores them (PSM, suffix before the middle). */
 export function middleLoss(model: Model, ex: FimExample, signal?: AbortSignal): Promise<TargetScores> {
   return scoreTail(model, ex.tokens, ex.scored, signal);
+}
+
+/**
+ * The same middle and end token in the SPM layout (prep.py assemble 'spm', the layout the model
+ * declares and the product sends): `<|file_sep|>{path}\n<|fim_prefix|><|fim_suffix|>{suffix}<|fim_middle|>{prefix}{middle}<|endoftext|>`.
+ * Same length as the PSM sequence (the same parts, reordered).
+ */
+export function middleLossSpm(model: Model, ex: FimExample, special: { fimPrefix: number; fimSuffix: number; fimMiddle: number; eot: number }, signal?: AbortSignal): Promise<TargetScores> {
+  const seq = [...ex.header, special.fimPrefix, special.fimSuffix, ...ex.suffix, special.fimMiddle, ...ex.prefix, ...ex.middleIds, special.eot];
+  return scoreTail(model, seq, ex.scored, signal);
 }
 
 /**

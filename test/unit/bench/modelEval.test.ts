@@ -7,7 +7,7 @@ import { loadCheckpoint } from '../../../src/engine/checkpoint';
 import { Model } from '../../../src/engine/model';
 import { referenceForward } from '../../../src/engine/reference';
 import { InFileNgram } from '../../../bench/model/baselines';
-import { firstLine, isTargetLine, sampleLines, targetLines, withLineRemoved } from '../../../bench/model/examples';
+import { firstLine, isTargetLine, sampleLines, targetLines, withLineBlanked } from '../../../bench/model/examples';
 import { dropReason, sha1, type HeldoutDoc } from '../../../bench/model/heldout';
 import { chooseEditorSpan, recipeFimExamples, recipePlainRows, rowLoss, splitChunks } from '../../../bench/model/loss';
 import { PyRandom } from '../../../bench/model/pyRandom';
@@ -182,11 +182,16 @@ describe('line examples', () => {
     assert.equal(t.find((x) => x.line === 2)!.previous, 'import os', 'blank lines are skipped');
   });
 
-  it('removing a line leaves the text before and after it, the cursor where it began', () => {
+  it('blanking a line keeps its line break and the text around it; the cursor after what was typed', () => {
     for (const e of targetLines(d, 'python', 0)) {
-      const { text: t, cursor } = withLineRemoved(d, e);
+      const { text: t, cursor } = withLineBlanked(d, e);
+      assert.equal(cursor, e.lineStart);
       assert.equal(t.slice(0, cursor), text.slice(0, e.lineStart));
-      assert.equal(t.slice(0, cursor) + `${e.text}\n` + t.slice(cursor), text.endsWith(e.text) ? `${text}\n` : text);
+      assert.equal(t.slice(0, cursor) + e.text + t.slice(cursor), text);
+      assert.equal(t.split('\n').length, text.split('\n').length, 'same number of lines');
+      const typed = withLineBlanked(d, e, e.indent);
+      assert.equal(typed.cursor, e.lineStart + e.indent.length);
+      assert.equal(typed.text.slice(0, typed.cursor) + e.text.slice(e.indent.length) + typed.text.slice(typed.cursor), text);
     }
   });
 
