@@ -6,6 +6,7 @@
 //
 //   ./bin/slipstream bench model [--quick] [--n N] [--seed S] [--model DIR] [--threads T]
 //                                [--loss-rows R] [--fim-examples F] [--no-loss] [--groups python,c,ts] [--out FILE]
+//   ./bin/slipstream bench model --render bench/results/model.json   (re-renders the .md from the JSON)
 //
 // Defaults are the committed run (bench/results/model.{json,md}, per-example records in
 // model-examples.jsonl); --quick is a smoke run (2 examples, 1 loss row, 2 FIM middles per
@@ -435,6 +436,14 @@ function gpuLosses(): Record<string, number> | null {
 }
 
 export async function run(args: string[]): Promise<object> {
+  const render = flag(args, 'render');
+  if (render !== undefined) {
+    // Re-renders the .md of an existing report (after a change to the tables only).
+    const report = JSON.parse(readFileSync(resolve(render), 'utf8')) as Report & { completion: Record<string, unknown>; loss: Record<string, unknown> };
+    const groups = GROUPS.filter((g) => g in report.completion || g in report.loss);
+    writeFileSync(resolve(render).replace(/\.json$/, '.md'), markdown(report, groups));
+    return { rendered: resolve(render).replace(/\.json$/, '.md') };
+  }
   const quick = args.includes('--quick');
   const n = num(args, 'n', quick ? 2 : 120);
   const seed = num(args, 'seed', 1234);
@@ -636,7 +645,7 @@ const ci = (x: [number, number]): string => `[${x[0]}, ${x[1]}]`;
 const pct = (s: MetricSummary, key: 'em' | 'es'): string => `${s[key]} ${ci(key === 'em' ? s.emCi95 : s.esCi95)}`;
 const dEm = (d: PairedDiff): string => `${d.em} ${ci(d.emCi95)}`;
 const dEs = (d: PairedDiff): string => `${d.es} ${ci(d.esCi95)}`;
-const rt = (r: Rate): string => `${r.pct} ${ci(r.ci95)} (${r.k}/${r.n})`;
+const rt = (r: Rate): string => (r.n === 0 ? '— (0/0)' : `${r.pct} ${ci(r.ci95)} (${r.k}/${r.n})`);
 
 type Report = {
   command: string;
