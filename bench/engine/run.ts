@@ -1,7 +1,11 @@
 // Engine throughput: prefill and decode tokens/s of the ONNX session, memory after load, and load
 // time with and without the on-disk graph cache, plus the two ceilings that explain them: this
 // machine's copy bandwidth (decode streams every weight once per token) and onnxruntime's own
-// fp32 MatMul throughput on a prefill-sized product (prefill is matrix products).
+// fp32 MatMul throughput on a prefill-sized product (prefill is matrix products), and the rate
+// onnxruntime streams a 128 MiB weight matrix through a one-row MatMul (decode's own pattern).
+// Full runs also profile one decode step at 512 and 2048 past slots with onnxruntime's profiler:
+// kernel time by operator (weight products vs attention over the K/V cache vs the rest) and the
+// framework's time between kernels.
 //
 //   ./bin/slipstream bench engine [--quick] [--model DIR] [--threads N] [--steps N] [--out FILE] [--attention] [--spin]
 //
@@ -18,7 +22,7 @@
 // random weights, ~31M parameters), written once under .cache/bench-engine-model.
 // Prints a table and writes it as the .md next to the JSON.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -171,6 +175,77 @@ export async function gemmGflops(threads: number, spinning: boolean, m = 512, k 
   }
 }
 
+/** Kernel time by operator in one decode step, from onnxruntime's profiler. */
+export interface DecodeProfile {
+  past: number;
+  /** Median wall time of a profiled step (profiling adds a little), ms. */
+  stepMs: number;
+  /** Σ kernel time per step, ms; stepMs − kernelMs is the framework's own time (scheduling, feeds, outputs). */
+  kernelMs: number;
+  /** µs per step by operator; MatMul / FusedMatMul split into weight products and attention over the K/V cache. */
+  byOp: Record<string, number>;
+}
+
+/**
+ * Profiles `steps` decode forwards (q = 1) against a `past`-slot cache with the shipped graph and
+ * session options (values do not matter for speed: the feeds are constant), and sums each
+ * operator's kernel time.
+ */
+export async function profileDecode(ck: Checkpoint, threads: number, spinning: boolean, past: number, steps = 24): Promise<DecodeProfile> {
+  const { numLayers, numKvHeads: kvH, headDim: d, hiddenSize: H } = ck.config;
+  const dir = mkdtempSync(join(tmpdir(), 'slip-profile-'));
+  const session = await ort.InferenceSession.create(buildGraph(ck), {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    enableProfiling: true,
+    profileFilePrefix: join(dir, 'decode'),
+    extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
+  });
+  try {
+    const feeds: Record<string, ort.Tensor> = {
+      inputs_embeds: new ort.Tensor('float32', new Float32Array(H).fill(0.01), [1, 1, H]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.of(BigInt(past)), [1, 1]),
+      attention_bias: new ort.Tensor('float32', new Float32Array(past + 1), [1, 1, 1, past + 1]),
+      logit_rows: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
+    };
+    for (let l = 0; l < numLayers; l++) {
+      feeds[pastKeyName(l)] = new ort.Tensor('float32', new Float32Array(kvH * past * d).fill(0.02), [1, kvH, past, d]);
+      feeds[pastValueName(l)] = new ort.Tensor('float32', new Float32Array(kvH * past * d).fill(0.03), [1, kvH, past, d]);
+    }
+    const warm = 4;
+    const times: number[] = [];
+    for (let i = 0; i < warm + steps; i++) {
+      const t = performance.now();
+      await session.run(feeds);
+      if (i >= warm) times.push(performance.now() - t);
+    }
+    session.endProfiling();
+    const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+    if (!file) throw new Error('onnxruntime wrote no profile');
+    type Event = { cat: string; name: string; dur: number; args?: { op_name?: string; input_type_shape?: Array<Record<string, number[]>> } };
+    // The model's weights are the only 2-D MatMul inputs (attention multiplies 4-D Q, K, V, P).
+    const hasWeight = (e: Event): boolean => (e.args?.input_type_shape ?? []).some((t) => Object.values(t)[0]?.length === 2);
+    const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Event[];
+    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').length;
+    const byOp: Record<string, number> = {};
+    let kernel = 0;
+    for (const e of events) {
+      if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+      let op = e.args?.op_name ?? '?';
+      if (op === 'MatMul' || op === 'FusedMatMul' || op === 'Gemm') op += hasWeight(e) ? ' (weights)' : ' (K/V)';
+      byOp[op] = (byOp[op] ?? 0) + e.dur;
+      kernel += e.dur;
+    }
+    const perStep = Object.fromEntries(Object.entries(byOp).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round(v / runs)]));
+    return { past, stepMs: median(times), kernelMs: kernel / runs / 1000, byOp: perStep };
+  } finally {
+    await session.release();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** One verification-sized forward (q rows, causal) at a context; ms. */
 async function verify(m: Model, ck: Checkpoint, context: number, q: number): Promise<number> {
   const toks = tokensFor(ck, context + q);
@@ -284,6 +359,10 @@ export async function run(args: string[]): Promise<object> {
     const verify81 = await verify(model, ck, 512, 81);
     const bandwidth = copyBandwidth();
     const gemm = await gemmGflops(threads, spinning);
+    // Decode's own pattern: one row through a weight matrix far beyond the caches (2048 × 16384
+    // fp32 = 128 MiB), so GFLOP/s × 2 bytes per FLOP is the rate onnxruntime streams weights at.
+    const gemvGBs = (await gemmGflops(threads, spinning, 1, 2048, 16384, 9)) * 2;
+    const profiles = quick ? [] : [await profileDecode(ck, threads, spinning, 512), await profileDecode(ck, threads, spinning, 2048)];
     const attention = args.includes('--attention') ? await compareAttention(model, ck, threads, spinning, 512, steps) : null;
 
     const cfg = ck.config;
@@ -311,6 +390,7 @@ export async function run(args: string[]): Promise<object> {
       decode: { context: 512, steps, tokS: r1(dec.tokS), medianMs: r1(dec.medianMs), p90Ms: r1(dec.p90Ms), cacheCapacity: dec.capacity },
       decode2048: { context: `${2048 - steps - 2}..2048`, steps, tokS: r1(dec2048.tokS), medianMs: r1(dec2048.medianMs), p90Ms: r1(dec2048.p90Ms), cacheCapacity: dec2048.capacity },
       verify: { context: 512, q16Ms: r1(verify16), q81Ms: r1(verify81) },
+      profile: profiles.map((p) => ({ past: p.past, stepMs: r1(p.stepMs), kernelMs: r1(p.kernelMs), byOpMicros: p.byOp })),
       attention: attention && { context: 512, splitPastMs: r1(attention.splitMs), concatMs: r1(attention.concatMs) },
       limits: {
         bytesPerDecodeTokenMiB: r1(bytesPerToken / 2 ** 20),
@@ -318,6 +398,7 @@ export async function run(args: string[]): Promise<object> {
         bytesPerDecodeTokenMiB2048: r1(bytesPerToken2048 / 2 ** 20),
         decodeEffectiveGBs2048: r1((bytesPerToken2048 * dec2048.tokS) / 1e9),
         copyBandwidthGBs: r1(bandwidth),
+        gemvBandwidthGBs: r1(gemvGBs),
         prefillGflops: r1(prefillGflops),
         gemmGflops: r1(gemm),
         prefillShareOfGemm: Math.round((100 * prefillGflops) / gemm) / 100,
@@ -340,10 +421,14 @@ export async function run(args: string[]): Promise<object> {
       ['memory', `RSS ${report.memory.rssAfterLoadMiB} MiB after load (+${report.memory.loadDeltaMiB} MiB)`],
       ['load cold', `${report.load.coldMs} ms (graph build ${report.load.coldBuildMs}, session ${report.load.coldSessionMs}); checkpoint open ${report.load.checkpointMs} ms`],
       ['load cached', `${report.load.cachedMs} ms (read ${report.load.cachedReadMs}, session ${report.load.cachedSessionMs})`],
-      ['decode bytes', `${report.limits.bytesPerDecodeTokenMiB} MiB/token → ${report.limits.decodeEffectiveGBs} GB/s effective @512, ${report.limits.bytesPerDecodeTokenMiB2048} MiB/token → ${report.limits.decodeEffectiveGBs2048} GB/s @2048 (copy bandwidth ${report.limits.copyBandwidthGBs} GB/s)`],
+      ['decode bytes', `${report.limits.bytesPerDecodeTokenMiB} MiB/token → ${report.limits.decodeEffectiveGBs} GB/s effective @512, ${report.limits.bytesPerDecodeTokenMiB2048} MiB/token → ${report.limits.decodeEffectiveGBs2048} GB/s @2048 (JS copy bandwidth ${report.limits.copyBandwidthGBs} GB/s; ORT one-row MatMul over 128 MiB of weights ${report.limits.gemvBandwidthGBs} GB/s)`],
       ['compute', `prefill ${report.limits.prefillGflops} GFLOP/s (${Math.round(report.limits.prefillShareOfGemm * 100)}% of ORT's MatMul ${report.limits.gemmGflops} GFLOP/s), decode ${report.limits.decodeGflops} GFLOP/s`],
       ['load avg', `${report.load_avg_start.join(' ')} → ${report.load_avg.join(' ')}`],
     ];
+    for (const p of report.profile) {
+      const top = Object.entries(p.byOpMicros).slice(0, 7).map(([k, v]) => `${k} ${v}`).join(', ');
+      rows.push([`profile @${p.past}`, `step ${p.stepMs} ms, kernels ${p.kernelMs} ms; µs/step: ${top}`]);
+    }
     if (report.attention) rows.push(['attention @512', `split-past ${report.attention.splitPastMs} ms/step, concat ${report.attention.concatMs} ms/step`]);
     const w = Math.max(...rows.map(([k]) => k.length));
     process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`);
