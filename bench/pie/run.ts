@@ -64,8 +64,8 @@ import { DEFAULT_PROMPT_BUDGET } from '../../src/completion/prompt';
 import type { CacheMode } from '../../src/completion/types';
 import { mulberry32 } from '../../test/fixtures/tinyModel';
 import { opsBench } from './ops';
-import { pairedMeanDiff, pairedProportions, quantile, r1, r3, wilson, type PairedProportions } from './stats';
-import { cutToTokens, editSimilarity, lineOf, lineStarts, makeEdit, pickTarget, readHeldout, TASK_SPECS, type EditCase, type HeldoutRecord, type Task } from './workload';
+import { editSimilarity, pairedMeanDiff, pairedProportions, quantile, r1, r3, wilson, type PairedProportions } from '../stats';
+import { cutToTokens, lineOf, lineStarts, makeEdit, pickTarget, readHeldout, TASK_SPECS, type EditCase, type HeldoutRecord, type Task } from './workload';
 
 const ROOT = resolve(__dirname, '..', '..');
 

@@ -57,23 +57,6 @@ export function lineOf(starts: readonly number[], o: number): number {
   return a;
 }
 
-function levenshtein(a: string, b: string): number {
-  if (a === b) return 0;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-/** 1 − Levenshtein / max length (1 for two empty strings). */
-export function editSimilarity(a: string, b: string): number {
-  const n = Math.max(a.length, b.length);
-  return n === 0 ? 1 : 1 - levenshtein(a, b) / n;
-}
-
 /** A contiguous run of whole lines of `text` whose tokens fit in `budget` and fill ≥ 85% of it (null when the file is too small). */
 export function cutToTokens(tokenizer: TokenizerLike, text: string, budget: number, r: () => number): string | null {
   const starts = lineStarts(text);
