@@ -45,6 +45,7 @@ import { stopAtMaxTokens, stoppingCriteria } from '../../src/decoding/stopping';
 import { afterTail, healingProcessor, healingTail, stripTail } from '../../src/decoding/tokenHealing';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
+import { bootstrap as bootstrapOf, lcg, meanNormalCi, r3, rankQuantile } from '../stats';
 
 interface HeldoutRecord {
   path: string;
@@ -73,13 +74,25 @@ function num(args: string[], name: string, dflt: number): number {
   return v === undefined ? dflt : Number(v);
 }
 
-function median(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+// The statistics (bench/stats.ts) as this report has always shown them: empty sets as 0, the
+// upper median, intervals rounded to 0.001, resamples from the LCG the committed run used.
+const median = (xs: number[]): number => (xs.length === 0 ? 0 : rankQuantile(xs, 0.5));
+const p90 = (xs: number[]): number => (xs.length === 0 ? 0 : rankQuantile(xs, 0.9));
+const p10 = (xs: number[]): number => (xs.length === 0 ? 0 : rankQuantile(xs, 0.1));
+const r3z = (x: number): number => (Number.isNaN(x) ? 0 : r3(x));
+
+/** Mean and 95% normal-approximation interval of paired differences. */
+function meanCi(xs: number[]): { mean: number; ci95: [number, number] } {
+  if (xs.length === 0) return { mean: 0, ci95: [0, 0] };
+  const { mean, ci } = meanNormalCi(xs);
+  return { mean: r3(mean), ci95: [r3(ci[0]), r3(ci[1])] };
 }
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+/** Percentile bootstrap of a statistic over examples (deterministic resampling). */
+function bootstrap<T>(rows: T[], stat: (rs: T[]) => number): [number, number] {
+  const [lo, hi] = bootstrapOf(rows, stat, 2000, lcg(12345));
+  return [r3z(lo), r3z(hi)];
+}
 
 export function readHeldout(dir: string): HeldoutRecord[] {
   if (!existsSync(dir)) return [];
@@ -196,44 +209,9 @@ export async function collect(records: HeldoutRecord[], perLang: number, perFile
 
 const IDENT = /^[A-Za-z_$#][\w$]*/;
 
-/** Mean and 95% normal-approximation interval of paired differences. */
-function meanCi(xs: number[]): { mean: number; ci95: [number, number] } {
-  const n = xs.length;
-  if (n === 0) return { mean: 0, ci95: [0, 0] };
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
-  const h = (1.96 * sd) / Math.sqrt(n);
-  return { mean: r3(mean), ci95: [r3(mean - h), r3(mean + h)] };
-}
 
-/** Percentile bootstrap of a statistic over examples (deterministic resampling). */
-function bootstrap<T>(rows: T[], stat: (rs: T[]) => number, rounds = 2000): [number, number] {
-  let seed = 12345;
-  const rnd = (): number => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return seed / 2 ** 32;
-  };
-  const vals: number[] = [];
-  for (let k = 0; k < rounds; k++) {
-    const rs = Array.from({ length: rows.length }, () => rows[Math.floor(rnd() * rows.length)]);
-    const v = stat(rs);
-    if (Number.isFinite(v)) vals.push(v);
-  }
-  vals.sort((a, b) => a - b);
-  return [r3(vals[Math.floor(0.025 * vals.length)] ?? 0), r3(vals[Math.floor(0.975 * vals.length)] ?? 0)];
-}
 
-function p90(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(0.9 * s.length))];
-}
 
-function p10(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(0.1 * s.length)];
-}
 
 /** One way of completing: prompt layout, token healing, monitors. */
 interface Variant {

@@ -1,9 +1,9 @@
 // bench/pie's workload: held-out files, cuts of a given token size, a target line to predict, and
 // edits like the PIE paper's tasks that lead to the real file.
 //
-// A sample starts from the POST-edit document = a real file with one non-trivial line removed (the
-// cursor sits where it started: single-line infilling, the model's first generated line is
-// compared with it). The PRE-edit document is made from it by undoing edits: an insertion task's
+// A sample starts from the POST-edit document = a real file with one non-trivial line's text
+// removed after its indentation (the cursor after the indentation, as auto-indent leaves it after
+// Enter: single-line infilling, the model's first generated line is compared with the text). The PRE-edit document is made from it by undoing edits: an insertion task's
 // pre-edit text lacks 1–5 real lines (the edit types them back), a deletion task's has 1–5 lines
 // copied from elsewhere in the file (the edit removes that paste), a multi-place task does 2–4
 // such edits of 1–3 lines in one change (a rename, a multi-cursor edit, a format). So the line
@@ -57,23 +57,6 @@ export function lineOf(starts: readonly number[], o: number): number {
   return a;
 }
 
-function levenshtein(a: string, b: string): number {
-  if (a === b) return 0;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-/** 1 − Levenshtein / max length (1 for two empty strings). */
-export function editSimilarity(a: string, b: string): number {
-  const n = Math.max(a.length, b.length);
-  return n === 0 ? 1 : 1 - levenshtein(a, b) / n;
-}
-
 /** A contiguous run of whole lines of `text` whose tokens fit in `budget` and fill ≥ 85% of it (null when the file is too small). */
 export function cutToTokens(tokenizer: TokenizerLike, text: string, budget: number, r: () => number): string | null {
   const starts = lineStarts(text);
@@ -91,12 +74,18 @@ export function cutToTokens(tokenizer: TokenizerLike, text: string, budget: numb
   return tokenizer.encode(cut).length >= budget * 0.85 ? cut : null;
 }
 
-/** The post-edit document: `text` with the target line removed, the cursor where it started. */
+/**
+ * The post-edit document: `text` with the target line's text after its indentation removed, the
+ * cursor after the indentation — the editor's state after Enter at the end of the line before
+ * (auto-indent), where next-line completion is asked for.
+ */
 export interface Post {
   text: string;
   cursor: number;
-  /** The removed line, without its newline. */
+  /** The removed text: the line after its indentation, without its newline. */
   target: string;
+  /** The line's indentation, kept in the document before the cursor. */
+  indent: string;
   /** Line index of the cursor in the post-edit text. */
   line: number;
 }
@@ -116,7 +105,10 @@ export function pickTarget(text: string, lo: number, hi: number, r: () => number
   }
   if (candidates.length === 0) return null;
   const k = candidates[Math.floor(r() * candidates.length)];
-  return { text: text.slice(0, starts[k]) + text.slice(starts[k + 1]), cursor: starts[k], target: text.slice(starts[k], starts[k + 1] - 1), line: k };
+  const line = text.slice(starts[k], starts[k + 1] - 1);
+  const indent = /^[ \t]*/.exec(line)?.[0] ?? '';
+  const cursor = starts[k] + indent.length;
+  return { text: text.slice(0, cursor) + text.slice(starts[k + 1] - 1), cursor, target: line.slice(indent.length), indent, line: k };
 }
 
 export interface EditSpec {

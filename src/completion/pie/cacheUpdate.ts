@@ -64,7 +64,7 @@ export async function updateCache(model: StepModel, cache: KvCache, target: read
 }
 
 /** First target index the refresh window re-encodes (target.length when none). */
-function refreshStart(n: number, opts: CacheUpdateOptions): number {
+function refreshStart(n: number, opts: Pick<CacheUpdateOptions, 'refreshWindow' | 'refreshEnd'>): number {
   const w = opts.refreshWindow ?? 0;
   if (w <= 0) return n;
   const end = Math.min(opts.refreshEnd ?? n - 1, n - 1);
@@ -91,11 +91,16 @@ export async function encodeInto(model: StepModel, cache: KvCache, tokens: reado
 }
 
 /**
- * Adds re-encoding of the last token and of the refresh window to the diff's splices.
- * Works on the alignment "target index → kept old index (or -1 = encode)": forcing a token
- * to be re-encoded sets it to -1, and the splices are read back from the runs of -1.
+ * What a pie or conflict update keeps, without running it: [target.length] the old slot each
+ * target token keeps, or -1 where it is encoded (the diff's inserted tokens, the last token, the
+ * refresh window). The cache's update itself is read from this alignment (withForcedSplices);
+ * reports use it to count what an edit reuses in a given prompt layout.
  */
-function withForcedSplices(splices: TokenSplice[], current: ArrayLike<number>, target: readonly number[], opts: CacheUpdateOptions): TokenSplice[] {
+export function keptAlignment(current: ArrayLike<number>, target: readonly number[], opts: Pick<CacheUpdateOptions, 'refreshWindow' | 'refreshEnd'> = {}): Int32Array {
+  return alignment(diffTokens(current, target), current, target, opts);
+}
+
+function alignment(splices: readonly TokenSplice[], current: ArrayLike<number>, target: readonly number[], opts: Pick<CacheUpdateOptions, 'refreshWindow' | 'refreshEnd'>): Int32Array {
   const keptOld = new Int32Array(target.length).fill(-1);
   let o = 0;
   let t = 0;
@@ -109,7 +114,16 @@ function withForcedSplices(splices: TokenSplice[], current: ArrayLike<number>, t
   const rs = refreshStart(target.length, opts);
   const re = Math.min(target.length, opts.refreshEnd ?? target.length);
   for (let i = rs; i < re; i++) keptOld[i] = -1;
+  return keptOld;
+}
 
+/**
+ * Adds re-encoding of the last token and of the refresh window to the diff's splices.
+ * Works on the alignment "target index → kept old index (or -1 = encode)": forcing a token
+ * to be re-encoded sets it to -1, and the splices are read back from the runs of -1.
+ */
+function withForcedSplices(splices: TokenSplice[], current: ArrayLike<number>, target: readonly number[], opts: CacheUpdateOptions): TokenSplice[] {
+  const keptOld = alignment(splices, current, target, opts);
   const out: TokenSplice[] = [];
   let oldCursor = 0;
   for (let i = 0; i < target.length; ) {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { bootstrapMean, editSimilarity, levenshtein, median, pairedDifference, wilson } from '../../../bench/stats';
+import { bootstrap, bootstrapMean, editSimilarity, lcg, levenshtein, meanNormalCi, median, pairedDifference, pairedMeanDiff, pairedProportions, quantile, rankQuantile, wilson } from '../../../bench/stats';
 
 /** Textbook recursive edit distance, for short strings only. */
 function naiveDistance(a: string, b: string): number {
@@ -63,5 +63,47 @@ describe('bench/stats', () => {
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 3, 2]), 2.5);
     assert.ok(Number.isNaN(median([])));
+  });
+
+  it('quantiles: interpolated and by rank', () => {
+    assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
+    assert.equal(quantile([10, 0], 0.9), 9);
+    assert.equal(rankQuantile([4, 1, 3, 2], 0.5), 3);
+    assert.equal(rankQuantile([5, 1, 2, 3, 4, 6, 7, 8, 9, 10], 0.9), 10);
+    assert.equal(rankQuantile([5, 1, 2, 3, 4, 6, 7, 8, 9, 10], 0.1), 2);
+    assert.ok(Number.isNaN(quantile([], 0.5)) && Number.isNaN(rankQuantile([], 0.5)));
+  });
+
+  it('the generic bootstrap resamples rows like bootstrapMean and skips non-finite statistics', () => {
+    const xs = Array.from({ length: 30 }, (_, i) => (i * 7) % 5);
+    const mean = (rs: number[]) => rs.reduce((a, b) => a + b, 0) / rs.length;
+    assert.deepEqual(bootstrap(xs, mean), bootstrapMean(xs));
+    // A hand-rolled resampling loop over the same generator gives the same interval.
+    const rand = lcg(12345);
+    const vals: number[] = [];
+    for (let r = 0; r < 500; r++) vals.push(mean(Array.from({ length: xs.length }, () => xs[Math.floor(rand() * xs.length)])));
+    vals.sort((a, b) => a - b);
+    assert.deepEqual(bootstrap(xs, mean, 500, lcg(12345)), [vals[12], vals[487]]);
+    assert.deepEqual(bootstrap(xs, () => NaN), [NaN, NaN]);
+    assert.deepEqual(bootstrap([], mean), [NaN, NaN]);
+  });
+
+  it('normal interval of a mean, and paired mean differences in points', () => {
+    const { mean, ci } = meanNormalCi([1, 2, 3, 4]);
+    const h = (1.96 * Math.sqrt(5 / 3)) / 2;
+    assert.equal(mean, 2.5);
+    assert.ok(Math.abs(ci[0] - (2.5 - h)) < 1e-12 && Math.abs(ci[1] - (2.5 + h)) < 1e-12);
+    assert.deepEqual(pairedMeanDiff([0.5, 0.5], [0.25, 0.25]), { diff: 25, ci: [25, 25] });
+  });
+
+  it('paired proportions: discordant pairs, a difference in points and a Newcombe interval around it', () => {
+    const a = [true, true, false, false, true, false, false, false, false, false];
+    const b = [true, false, false, true, false, false, false, false, false, false];
+    const p = pairedProportions(a, b);
+    assert.deepEqual([p.n, p.onlyA, p.onlyB, p.both, p.diff], [10, 2, 1, 1, 10]);
+    assert.ok(p.ci[0] < 10 && 10 < p.ci[1] && p.ci[0] >= -100 && p.ci[1] <= 100, `${p.ci}`);
+    const same = pairedProportions(a, a);
+    assert.equal(same.diff, 0);
+    assert.ok(same.ci[0] < 0 && same.ci[1] > 0, 'no discordant pairs still leaves an interval');
   });
 });

@@ -46,3 +46,36 @@ test('status bar and latency report show the reuse counts of the cache update th
     await svc.shutdown();
   }
 });
+
+test('spm layout with token healing, and a refresh window: the counts are still what the update did', async () => {
+  const { model, ckpt } = await loadTiny();
+  const wrapped = {
+    tokenizer: ckpt.tokenizer,
+    model: { embed: (t: ArrayLike<number>) => model.embed(t), createCache: () => model.createCache(), forward: (c: KvCache, r: ForwardRequest) => model.forward(c, r), dispose: () => {} },
+  };
+  const svc = new CompletionService({ modelDir: 'tiny', loader: async () => wrapped });
+  const lines = Array.from({ length: 40 }, (_, i) => `    value_${i} = compute(${i}, "item ${i}")`);
+  svc.open('s.py', `def run():\n${lines.join('\n')}\n`);
+  // After the indentation, where the spm rule heals the whitespace token.
+  const options = { cache: 'pie' as const, monitors: false, mode: 'line' as const, promptLayout: 'spm' as const };
+  const req = { path: 's.py', line: 35, col: 4, maxTokens: 4, options };
+  try {
+    await svc.complete(req);
+    svc.edit('s.py', [{ start: [3, 0], end: [3, 0], text: '    # note\n' }]);
+    const pie = await svc.complete({ ...req, line: 36 });
+    const full = await svc.complete({ ...req, line: 36, options: { ...options, cache: 'full' } });
+    assert.equal(pie.reusedTokens + pie.encodedTokens, full.encodedTokens, 'reused + encoded = the prompt');
+    // The edit's tokens, the healed tail hidden again and the prompt's last token.
+    assert.ok(pie.encodedTokens >= 2 && pie.encodedTokens <= 8, `PIE encodes the edit and the end of the prompt only (${pie.encodedTokens})`);
+
+    svc.edit('s.py', [{ start: [5, 0], end: [5, 0], text: '    # another\n' }]);
+    const refreshed = await svc.complete({ ...req, line: 37, options: { ...options, refreshWindow: 24 } });
+    const fullAfter = await svc.complete({ ...req, line: 37, options: { ...options, cache: 'full' } });
+    assert.equal(refreshed.reusedTokens + refreshed.encodedTokens, fullAfter.encodedTokens, 'reused + encoded = the prompt');
+    assert.ok(refreshed.encodedTokens >= 24, `the refresh window re-encodes its 24 tokens (${refreshed.encodedTokens})`);
+    const view = renderStatus({ kind: 'ready', last: sampleFrom(refreshed, 's.py', 0) });
+    assert.match(view.ariaLabel, new RegExp(`${refreshed.reusedTokens} tokens reused, ${refreshed.encodedTokens} encoded`));
+  } finally {
+    await svc.shutdown();
+  }
+});

@@ -1,5 +1,6 @@
 // Random edit sequences on the tiny ONNX fixture model (real engine, real KvCache), checking
-// numbers, not just tokens. After every step:
+// numbers, not just tokens, in the spm layout (the default model's) with cursor moves that hide a
+// healing tail, and now and then a switch to psm and back. After every step:
 //   full    logits and every layer's K/V equal a from-scratch pass over the new prompt (1e-4);
 //   prefix  logits equal the from-scratch pass too.
 // On every other step, PIE and conflict start from the exact pre-edit cache and:
@@ -82,6 +83,7 @@ test('random edits on the tiny model: full = from scratch; pie exact up to the e
   const r = mulberry32(77);
   try {
     const prompt = new DocumentPrompt(ckpt.tokenizer, markersOf(ckpt.tokenizer), 'store.py', SOURCE, SOURCE.indexOf('return self.items'));
+    prompt.setLayout('spm');
     const full = model.createCache();
     const prefix = model.createCache();
     await updateCache(model, full, prompt.tokens(), { mode: 'full' });
@@ -99,7 +101,14 @@ test('random edits on the tiny model: full = from scratch; pie exact up to the e
       } else if (u < 0.8 && history.length > 0) {
         const back = history.pop() as string;
         prompt.applyEdits([{ start: 0, end: prompt.text.length, text: back }]);
-      } else prompt.setCursor(Math.floor(r() * (prompt.text.length + 1)));
+      } else if (u < 0.85) prompt.setLayout(prompt.fimLayout === 'spm' ? 'psm' : 'spm');
+      else {
+        let c = Math.floor(r() * (prompt.text.length + 1));
+        if (/[\uDC00-\uDFFF]/.test(prompt.text[c] ?? '')) c--;
+        let hide = Math.floor(r() * 4);
+        while (hide > 0 && /[\uDC00-\uDFFF]/.test(prompt.text[c - hide] ?? '')) hide--;
+        prompt.setCursor(c, hide);
+      }
       if (prompt.text.length > 900) prompt.applyEdits([{ start: 600, end: prompt.text.length, text: '' }]);
       const target = prompt.tokens();
 
