@@ -3,6 +3,7 @@
 //
 //   slipstream bench speculation [--quick] [--model DIR] [--per-lang N] [--edits-per-lang N]
 //                                [--warmup N] [--context N] [--seed N] [--threads N] [--out FILE]
+//                                [--layout psm|spm] [--no-token-healing] [--no-monitors]
 //
 // Defaults are the committed run (bench/results/speculation.{json,md}); --quick is a smoke run
 // written to bench/out/speculation-quick.{json,md}.
@@ -29,6 +30,14 @@
 // a greedy run of 16 tokens (not timed), and only those that reach 16 tokens are measured, up
 // to N per language; the report says how many candidates were screened out.
 //
+// Product path: every request is decoded as the CompletionService decodes it, apart from the
+// stopping rules above: the prompt layout the model declares (generation_config.json; spm for
+// the embedded model), token healing (requestHealingTail: the prompt stops before the cursor
+// line's last token, which the model writes again under healingProcessor; the criteria judge
+// the text after it) and the monitors on (their analysis awaited, i.e. ready as in an editor
+// where the document was opened before the request; a fresh Monitors per variant, untimed).
+// --layout / --no-token-healing / --no-monitors are for comparison runs only.
+//
 // Per request the prompt is encoded once; then greedy and every drafter decode from the same
 // cache in a rotating order (interleaved), each timed from the first token's logits to the
 // end. Ratio = greedy ms / drafter ms (outputs are equal, so this is the tokens/s ratio).
@@ -41,8 +50,13 @@ import { gunzipSync } from 'node:zlib';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
 import type { TokenizerLike } from '../../src/engine/types';
+import type { FimLayout } from '../../src/engine/types';
 import { DocumentSession, fullReencode } from '../../src/completion/documentSession';
+import { Monitoring } from '../../src/completion/monitoring';
 import { DEFAULT_PROMPT_BUDGET } from '../../src/completion/prompt';
+import { requestHealingTail } from '../../src/completion/service';
+import type { LogitsProcessor } from '../../src/decoding/logitsProcessors';
+import { afterTail, healingProcessor, stripTail } from '../../src/decoding/tokenHealing';
 import { generate, type GenerationResult } from '../../src/decoding/generate';
 import { generationConfig } from '../../src/decoding/generationConfig';
 import { banIdsFrom } from '../../src/decoding/logitsProcessors';
@@ -86,6 +100,9 @@ interface Row {
   tokens: number;
   stop: string;
   greedyMs: number;
+  /** Token healing's tail ('' = none) and whether the monitors applied. */
+  healedTail: string;
+  monitors: boolean;
   /** Edits: characters of greedy's text that follow the expected copy before the first difference, and the text's length. */
   copiedChars?: number;
   textChars?: number;
@@ -261,6 +278,13 @@ export async function run(args: string[]): Promise<object> {
   const ckpt = await loadCheckpoint(modelDir);
   const model = await Model.load(ckpt, { threads: num(args, 'threads', 2) });
   const tokenizer = ckpt.tokenizer;
+  const layoutFlag = flag(args, 'layout');
+  if (layoutFlag !== undefined && layoutFlag !== 'psm' && layoutFlag !== 'spm') throw new Error(`--layout takes psm or spm, got ${JSON.stringify(layoutFlag)}`);
+  const layout: FimLayout = (layoutFlag as FimLayout | undefined) ?? ckpt.fimLayout ?? 'psm';
+  const healing = !args.includes('--no-token-healing');
+  const useMonitors = !args.includes('--no-monitors');
+  const monitoring = new Monitoring({}, (m) => log(`monitors: ${m}`));
+  const signal = new AbortController().signal;
   try {
     const qLat = await qLatency(model, tokenizer, rounds, log);
 
@@ -302,14 +326,35 @@ export async function run(args: string[]): Promise<object> {
       if ((taken.get(key) ?? 0) >= (measured ? wanted(r) : warmup)) continue;
       n++;
       const session = new DocumentSession(r.path, r.doc, model, tokenizer);
-      const update = await session.update(r.cursor, { updater: fullReencode, budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: context, reserveTokens: r.maxTokens } });
+      const linePrefix = r.doc.slice(r.doc.lastIndexOf('\n', r.cursor - 1) + 1, r.cursor);
+      let tail = healing ? requestHealingTail(tokenizer, layout, linePrefix) : '';
+      const update = await session.update(r.cursor, { updater: fullReencode, budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: context, reserveTokens: r.maxTokens }, hide: tail.length, layout });
+      // As in the service: a window that cannot hide the tail runs without healing and monitors.
+      const healedAsPlanned = update.prompt.hidden === tail.length;
+      if (!healedAsPlanned) tail = '';
+      const monitored = useMonitors && healedAsPlanned;
+      if (monitored) monitoring.open(r.path, r.doc);
+      let monitorsApplied = false;
+      /** A fresh chooser pipeline per variant (the monitors memoise per prefix). */
+      const processorsFor = async (): Promise<LogitsProcessor[]> => {
+        const ps = [...processors];
+        if (tail !== '') ps.push(healingProcessor(tokenizer, tail));
+        const m = monitored ? await monitoring.monitorsFor(r.path, r.doc, r.cursor - tail.length, tokenizer, signal) : null;
+        if (m) ps.push(m.processor);
+        monitorsApplied = m !== null;
+        return ps;
+      };
       const config = generationConfig(tokenizer, { maxNewTokens: r.maxTokens, mode: 'block' });
-      const criteria = [stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), stopAtMaxTokens(r.maxTokens)];
+      const criteria = afterTail([stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), stopAtMaxTokens(r.maxTokens)], tail);
+      const release = (): void => {
+        session.dispose();
+        if (monitored) monitoring.close(r.path);
+      };
       // Screen: does the model write at least 16 tokens here? (Not timed.)
-      const probe = await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria: [...criteria.slice(0, 2), stopAtMaxTokens(16)] });
+      const probe = await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: await processorsFor(), criteria: afterTail([stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), stopAtMaxTokens(16)], tail) });
       if (probe.tokens.length < 16) {
         if (measured) screened[r.workload]++;
-        session.dispose();
+        release();
         continue;
       }
       taken.set(key, (taken.get(key) ?? 0) + 1);
@@ -318,14 +363,15 @@ export async function run(args: string[]): Promise<object> {
       const order = variants.map((_, i) => variants[(i + n) % variants.length]);
       const results = new Map<string, { ms: number; out: GenerationResult | SpeculativeResult }>();
       for (const v of order) {
+        const ps = await processorsFor();
+        const drafter = v === 'greedy' ? undefined : await (specs.get(v as DrafterKind) as Speculation).drafter(v as DrafterKind, session);
         const t0 = performance.now();
-        const out =
-          v === 'greedy'
-            ? await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria })
-            : await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria, drafter: await (specs.get(v as DrafterKind) as Speculation).drafter(v as DrafterKind, session) });
+        const out = drafter
+          ? await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: ps, criteria, drafter })
+          : await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: ps, criteria });
         results.set(v, { ms: performance.now() - t0, out });
       }
-      session.dispose();
+      release();
       const g = results.get('greedy') as { ms: number; out: GenerationResult };
       const row: Row = {
         workload: measured ? r.workload : 'warmup',
@@ -337,13 +383,17 @@ export async function run(args: string[]): Promise<object> {
         tokens: g.out.tokens.length,
         stop: g.out.stop,
         greedyMs: r2(g.ms),
+        healedTail: tail,
+        monitors: monitorsApplied,
         drafters: {},
       };
       if (r.expected !== undefined) {
+        // The completion as the editor would insert it: after the healed tail.
+        const text = stripTail(g.out.text, tail);
         let c = 0;
-        while (c < g.out.text.length && c < r.expected.length && g.out.text[c] === r.expected[c]) c++;
+        while (c < text.length && c < r.expected.length && text[c] === r.expected[c]) c++;
         row.copiedChars = c;
-        row.textChars = g.out.text.length;
+        row.textChars = text.length;
       }
       for (const d of DRAFTERS) {
         const x = results.get(d) as { ms: number; out: SpeculativeResult };
@@ -376,6 +426,8 @@ export async function run(args: string[]): Promise<object> {
         meanTokens: r2(rs.reduce((a, r) => a + r.tokens, 0) / Math.max(1, rs.length)),
         stoppedAtEos: rs.filter((r) => r.stop !== 'maxTokens').length,
         greedyMsPerTokenMedian: r2(median(long.map((r) => r.greedyMs / Math.max(1, r.tokens - 1)))),
+        healed: rs.filter((r) => r.healedTail !== '').length,
+        monitored: rs.filter((r) => r.monitors).length,
       };
       const edits = long.filter((r) => r.textChars !== undefined);
       if (edits.length > 0) {
@@ -415,6 +467,7 @@ export async function run(args: string[]): Promise<object> {
       bench: 'speculation',
       command: `./bin/slipstream bench speculation ${args.join(' ')}`.trim(),
       model: modelDir,
+      productPath: { layout, tokenHealing: healing, monitors: useMonitors },
       seed,
       context,
       counts: {
@@ -439,20 +492,32 @@ export async function run(args: string[]): Promise<object> {
     console.error(md);
     return { out: outFile, qLatency: qLat, results, mismatchesAllRequests: mismatches };
   } finally {
+    monitoring.dispose();
     await model.dispose();
   }
 }
 
-function markdown(report: { command: string; wallSeconds: number; counts: object; context: number }, results: Record<string, unknown>, qLat: object): string {
-  const lines = [`# bench speculation (${new Date().toISOString()})`, '', `\`${report.command}\`, ${report.wallSeconds} s, context ${report.context}, requests ${JSON.stringify(report.counts)}`, ''];
+function markdown(report: { command: string; wallSeconds: number; counts: object; context: number; productPath: { layout: string; tokenHealing: boolean; monitors: boolean } }, results: Record<string, unknown>, qLat: object): string {
+  const p = report.productPath;
+  const lines = [
+    `# bench speculation (${new Date().toISOString()})`,
+    '',
+    `\`${report.command}\`, ${report.wallSeconds} s, context ${report.context}, requests ${JSON.stringify(report.counts)}`,
+    '',
+    `Decoding: prompt layout ${p.layout}, token healing ${p.tokenHealing ? 'on' : 'off'}, monitors ${p.monitors ? 'on' : 'off'}; stops at maxTokens or an end/control token only.`,
+    '',
+  ];
   lines.push('## Forward latency by rows (tree bias, logits for every row), ms', '');
   const pasts = Object.entries(qLat as Record<string, Record<string, { ms: number; vsQ1: number; jsMs: number }>>);
   lines.push(`| q | ${pasts.map(([p]) => `${p} ms | ×q1 | JS ms`).join(' | ')} |`, `|---|${pasts.map(() => '---:|---:|---:').join('|')}|`);
   for (const q of QS) lines.push(`| ${q} | ${pasts.map(([, v]) => `${v[`q${q}`].ms} | ${v[`q${q}`].vsQ1} | ${v[`q${q}`].jsMs}`).join(' | ')} |`);
   lines.push('');
   for (const [name, res] of Object.entries(results)) {
-    const r = res as Record<string, unknown> & { requests: number; requestsWith16PlusTokens: number; meanTokens: number; stoppedAtEos: number; greedyMsPerTokenMedian: number };
-    lines.push(`## ${name}: ${r.requests} requests (${r.requestsWith16PlusTokens} with ≥ 16 tokens), mean ${r.meanTokens} tokens, ${r.stoppedAtEos} ended at an end token, greedy ${r.greedyMsPerTokenMedian} ms/token`, '');
+    const r = res as Record<string, unknown> & { requests: number; requestsWith16PlusTokens: number; meanTokens: number; stoppedAtEos: number; greedyMsPerTokenMedian: number; healed: number; monitored: number };
+    lines.push(
+      `## ${name}: ${r.requests} requests (${r.requestsWith16PlusTokens} with ≥ 16 tokens), mean ${r.meanTokens} tokens, ${r.stoppedAtEos} ended at an end token, greedy ${r.greedyMsPerTokenMedian} ms/token; ${r.healed} healed, ${r.monitored} with monitors`,
+      '',
+    );
     if (r.greedyFollowsCopyMedian !== undefined) lines.push(`Greedy follows the copy the user started for a median ${(100 * (r.greedyFollowsCopyMedian as number)).toFixed(0)} % of its text; ${r.greedyFollowsCopyFully} of ${r.requestsWith16PlusTokens} requests copy (≥ 90 %) all the way.`, '');
     lines.push('| drafter | speedup (median) | p25–p75 | all requests | tokens / forward | rows / forward | draft overhead | mismatches |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const d of DRAFTERS) {
