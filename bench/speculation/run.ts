@@ -62,7 +62,7 @@ import { generationConfig } from '../../src/decoding/generationConfig';
 import { banIdsFrom } from '../../src/decoding/logitsProcessors';
 import { argmax } from '../../src/decoding/sampling';
 import { stopAtControlTokens, stopAtEos, stopAtMaxTokens } from '../../src/decoding/stopping';
-import { DraftTree, Speculation, speculativeGenerate, type DrafterKind, type SpeculativeResult } from '../../src/decoding/speculation/index';
+import { DraftTree, Speculation, speculativeGenerate, type DrafterKind, type SpeculationOptions, type SpeculativeResult } from '../../src/decoding/speculation/index';
 import { DEFAULT_FORWARD_MS } from '../../src/decoding/speculation/planner';
 import { AdjacencyMatrix, RecyclingSource } from '../../src/decoding/speculation/recycling';
 import { mulberry32 } from '../../test/fixtures/tinyModel';
@@ -70,7 +70,16 @@ import { mulberry32 } from '../../test/fixtures/tinyModel';
 const ROOT = resolve(__dirname, '..', '..');
 export const LANGS = ['python', 'c', 'typescript'] as const;
 export type Lang = (typeof LANGS)[number];
-const DRAFTERS: readonly DrafterKind[] = ['copyspec', 'recycling', 'auto', 'prompt-lookup'];
+/** Variants measured against greedy: the shipped drafters, then design-choice rows (name → drafter kind + options). */
+const VARIANTS: Record<string, { kind: DrafterKind; options?: SpeculationOptions }> = {
+  copyspec: { kind: 'copyspec' },
+  recycling: { kind: 'recycling' },
+  auto: { kind: 'auto' },
+  'prompt-lookup': { kind: 'prompt-lookup' },
+  /** The previous copy-draft cap (16 tokens) against the shipped one (32): do longer copy chains pay? */
+  'auto (copy ≤ 16)': { kind: 'auto', options: { copy: { maxTokens: 16 } } },
+};
+const DRAFTERS = Object.keys(VARIANTS);
 const QS = DEFAULT_FORWARD_MS.qs;
 
 export interface HeldoutRecord {
@@ -314,7 +323,7 @@ export async function run(args: string[]): Promise<object> {
     const wanted = (r: Request): number => (r.workload === 'completion' ? perLang : editsPerLang);
 
     // One Speculation per drafter: each learns (matrix, acceptance rates, throughput) only from its own forwards, as in a session that uses it.
-    const specs = new Map(DRAFTERS.map((d) => [d, new Speculation(tokenizer)]));
+    const specs = new Map(DRAFTERS.map((d) => [d, new Speculation(tokenizer, VARIANTS[d].options)]));
     const processors = [banIdsFrom(tokenizer.size)];
     const rows: Row[] = [];
     const all = [...warm.map((r) => ({ r, measured: false })), ...[...completion, ...edits].map((r) => ({ r, measured: true }))];
@@ -364,7 +373,7 @@ export async function run(args: string[]): Promise<object> {
       const results = new Map<string, { ms: number; out: GenerationResult | SpeculativeResult }>();
       for (const v of order) {
         const ps = await processorsFor();
-        const drafter = v === 'greedy' ? undefined : await (specs.get(v as DrafterKind) as Speculation).drafter(v as DrafterKind, session);
+        const drafter = v === 'greedy' ? undefined : await (specs.get(v) as Speculation).drafter(VARIANTS[v].kind, session);
         const t0 = performance.now();
         const out = drafter
           ? await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: ps, criteria, drafter })

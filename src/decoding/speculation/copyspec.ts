@@ -21,8 +21,13 @@ import { AcceptanceTable } from './planner';
 import type { DraftTree } from './tree';
 
 export const DEFAULT_GAMMA = 3;
-/** Tokens drafted after a match (CopySpec's N); the planner keeps as many as pay. */
-export const DEFAULT_COPY_LENGTH = 16;
+/**
+ * Tokens drafted after a match (CopySpec's N); the planner keeps as many as pay. 32: while a
+ * copy is being followed (every copied token accepted in the previous forward), the learnt
+ * rates stay high far down the chain and a 32-row forward still costs less than 3 plain steps
+ * here (bench/results/speculation.md compares it with the former 16).
+ */
+export const DEFAULT_COPY_LENGTH = 32;
 
 export class CopyIndex {
   private seq = new Int32Array(1024);
