@@ -19,7 +19,11 @@
 //  edit      copy-friendly requests: a block of 6–40 lines duplicated below itself, either
 //            verbatim ("duplicate") or with one of its identifiers renamed in the copy
 //            ("rename"), the first 1–6 lines of the copy typed, the cursor at the start of the
-//            next line, the rest of the copy not written yet; maxTokens uniform in 16…128.
+//            next line, the rest of the copy not written yet; or ("sibling") a definition
+//            (its head line names a function, method or type) duplicated with only its name
+//            changed in the head line, which is all that is typed: the user starts a sibling
+//            of the definition above and asks for its body. maxTokens uniform in 16…128;
+//            the three kinds equally likely.
 //
 // Stopping (honest note): requests stop at maxTokens or at an end/control token (the model
 // saying the middle is done); the line and block rules are off, because they end most
@@ -177,7 +181,36 @@ const KEYWORDS = new Set(
 );
 
 /** An edit request: a block duplicated below itself (verbatim or with an identifier renamed), partly typed. */
-export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, kind: 'duplicate' | 'rename'): Request | null {
+export type EditKind = 'duplicate' | 'rename' | 'sibling';
+const EDIT_KINDS: readonly EditKind[] = ['duplicate', 'rename', 'sibling'];
+
+/**
+ * The name a definition's head line introduces, or null: `def` / `class` / `function` /
+ * `struct` … NAME, or a signature (C, C++, TS methods): no assignment, no control keyword, ends
+ * opening a body or a parameter list, the name being the last identifier before a `(`.
+ */
+export function definedName(head: string): string | null {
+  const keyword = /^\s*(?:export\s+)?(?:async\s+)?(?:def|class|function\*?|struct|enum|interface|type)\s+([A-Za-z_$][\w$]*)/.exec(head);
+  if (keyword) return keyword[1];
+  if (/^\s*(?:if|for|while|switch|return|catch|else|elif|with|do|case|new|await|yield|throw|#)\b/.test(head) || /[=;]|=>/.test(head) || !/[{(,:]\s*$/.test(head)) return null;
+  const calls = [...head.matchAll(/([A-Za-z_$][\w$]*)\s*\(/g)];
+  const last = calls[calls.length - 1];
+  if (!last || last.index === undefined) return null;
+  const name = last[1];
+  const lead = head.slice(0, last.index);
+  // Not a call (`obj.f(`, `"key": f(`, `f(` alone opening its arguments): a body opens, or a type precedes the name.
+  if (/[.'"]\s*$/.test(lead) || /['"]/.test(lead)) return null;
+  if (!/\{\s*$/.test(head) && !/[\w*&>]\s+\**$/.test(lead)) return null;
+  return !KEYWORDS.has(name) && !/^(if|for|while|switch|sizeof|catch|return)$/.test(name) ? name : null;
+}
+
+/** Where in the head line the defined name ends its search: after the keyword form's name, or at the last `name(`. */
+function kindOfHead(head: string, name: string): number {
+  const call = head.lastIndexOf(`${name}(`);
+  return call >= 0 ? call : head.length;
+}
+
+export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, kind: EditKind): Request | null {
   const lines = rec.text.split('\n');
   for (let attempt = 0; attempt < 60; attempt++) {
     const i = Math.floor(rnd() * (lines.length - 8));
@@ -192,6 +225,14 @@ export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, k
     const len = j - i;
     if (len < 6 || len > 40) continue;
     let block = lines.slice(i, j);
+    if (kind === 'sibling') {
+      const name = definedName(head);
+      if (!name) continue;
+      const renamed = `${name}2`;
+      const at = head.lastIndexOf(name, kindOfHead(head, name));
+      const before = [...lines.slice(0, j), '', head.slice(0, at) + renamed + head.slice(at + name.length)].join('\n') + '\n';
+      return { workload: 'edit', kind, lang, path: rec.path, doc: before + lines.slice(j).join('\n'), cursor: before.length, maxTokens: 16 + Math.floor(rnd() * 113), expected: block.slice(1).join('\n') };
+    }
     if (kind === 'rename') {
       const counts = new Map<string, number>();
       for (const m of block.join('\n').matchAll(/\b[A-Za-z_][A-Za-z0-9_]{2,}\b/g)) if (!KEYWORDS.has(m[0])) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
@@ -319,7 +360,7 @@ export async function run(args: string[]): Promise<object> {
     };
     const warm = make(Math.ceil((3 * warmup) / LANGS.length), (l) => completionRequest(l, pick(l), rnd));
     const completion = make(perLang * 4, (l) => completionRequest(l, pick(l), rnd));
-    const edits = make(editsPerLang * 4, (l) => editRequest(l, pick(l), rnd, rnd() < 0.5 ? 'duplicate' : 'rename'));
+    const edits = make(editsPerLang * 4, (l) => editRequest(l, pick(l), rnd, EDIT_KINDS[Math.floor(rnd() * EDIT_KINDS.length)]));
     const wanted = (r: Request): number => (r.workload === 'completion' ? perLang : editsPerLang);
 
     // One Speculation per drafter: each learns (matrix, acceptance rates, throughput) only from its own forwards, as in a session that uses it.
@@ -469,7 +510,7 @@ export async function run(args: string[]): Promise<object> {
       edit: summarize(measuredRows.filter((r) => r.workload === 'edit')),
     };
     for (const l of LANGS) results[`completion.${l}`] = summarize(measuredRows.filter((r) => r.workload === 'completion' && r.lang === l));
-    for (const k of ['duplicate', 'rename']) results[`edit.${k}`] = summarize(measuredRows.filter((r) => r.workload === 'edit' && r.kind === k));
+    for (const k of EDIT_KINDS) results[`edit.${k}`] = summarize(measuredRows.filter((r) => r.workload === 'edit' && r.kind === k));
     const mismatches = Object.fromEntries(DRAFTERS.map((d) => [d, rows.filter((r) => !r.drafters[d].equal).length]));
     const matrix = await (specs.get('auto') as Speculation).adjacency();
     const report = {
