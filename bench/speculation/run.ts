@@ -3,6 +3,7 @@
 //
 //   slipstream bench speculation [--quick] [--model DIR] [--per-lang N] [--edits-per-lang N]
 //                                [--warmup N] [--context N] [--seed N] [--threads N] [--out FILE]
+//                                [--layout psm|spm] [--no-token-healing] [--no-monitors]
 //
 // Defaults are the committed run (bench/results/speculation.{json,md}); --quick is a smoke run
 // written to bench/out/speculation-quick.{json,md}.
@@ -18,7 +19,11 @@
 //  edit      copy-friendly requests: a block of 6–40 lines duplicated below itself, either
 //            verbatim ("duplicate") or with one of its identifiers renamed in the copy
 //            ("rename"), the first 1–6 lines of the copy typed, the cursor at the start of the
-//            next line, the rest of the copy not written yet; maxTokens uniform in 16…128.
+//            next line, the rest of the copy not written yet; or ("sibling") a definition
+//            (its head line names a function, method or type) duplicated with only its name
+//            changed in the head line, which is all that is typed: the user starts a sibling
+//            of the definition above and asks for its body. maxTokens uniform in 16…128;
+//            the three kinds equally likely.
 //
 // Stopping (honest note): requests stop at maxTokens or at an end/control token (the model
 // saying the middle is done); the line and block rules are off, because they end most
@@ -28,6 +33,14 @@
 // mid-line, Python); such requests decode nothing. So every candidate request is screened by
 // a greedy run of 16 tokens (not timed), and only those that reach 16 tokens are measured, up
 // to N per language; the report says how many candidates were screened out.
+//
+// Product path: every request is decoded as the CompletionService decodes it, apart from the
+// stopping rules above: the prompt layout the model declares (generation_config.json; spm for
+// the embedded model), token healing (requestHealingTail: the prompt stops before the cursor
+// line's last token, which the model writes again under healingProcessor; the criteria judge
+// the text after it) and the monitors on (their analysis awaited, i.e. ready as in an editor
+// where the document was opened before the request; a fresh Monitors per variant, untimed).
+// --layout / --no-token-healing / --no-monitors are for comparison runs only.
 //
 // Per request the prompt is encoded once; then greedy and every drafter decode from the same
 // cache in a rotating order (interleaved), each timed from the first token's logits to the
@@ -41,14 +54,19 @@ import { gunzipSync } from 'node:zlib';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
 import type { TokenizerLike } from '../../src/engine/types';
+import type { FimLayout } from '../../src/engine/types';
 import { DocumentSession, fullReencode } from '../../src/completion/documentSession';
+import { Monitoring } from '../../src/completion/monitoring';
 import { DEFAULT_PROMPT_BUDGET } from '../../src/completion/prompt';
+import { requestHealingTail } from '../../src/completion/service';
+import type { LogitsProcessor } from '../../src/decoding/logitsProcessors';
+import { afterTail, healingProcessor, stripTail } from '../../src/decoding/tokenHealing';
 import { generate, type GenerationResult } from '../../src/decoding/generate';
 import { generationConfig } from '../../src/decoding/generationConfig';
 import { banIdsFrom } from '../../src/decoding/logitsProcessors';
 import { argmax } from '../../src/decoding/sampling';
 import { stopAtControlTokens, stopAtEos, stopAtMaxTokens } from '../../src/decoding/stopping';
-import { DraftTree, Speculation, speculativeGenerate, type DrafterKind, type SpeculativeResult } from '../../src/decoding/speculation/index';
+import { DraftTree, Speculation, speculativeGenerate, type DrafterKind, type SpeculationOptions, type SpeculativeResult } from '../../src/decoding/speculation/index';
 import { DEFAULT_FORWARD_MS } from '../../src/decoding/speculation/planner';
 import { AdjacencyMatrix, RecyclingSource } from '../../src/decoding/speculation/recycling';
 import { mulberry32 } from '../../test/fixtures/tinyModel';
@@ -56,7 +74,18 @@ import { mulberry32 } from '../../test/fixtures/tinyModel';
 const ROOT = resolve(__dirname, '..', '..');
 export const LANGS = ['python', 'c', 'typescript'] as const;
 export type Lang = (typeof LANGS)[number];
-const DRAFTERS: readonly DrafterKind[] = ['copyspec', 'recycling', 'auto', 'prompt-lookup'];
+/** Variants measured against greedy: the shipped drafters, then design-choice rows (name → drafter kind + options). */
+const VARIANTS: Record<string, { kind: DrafterKind; options?: SpeculationOptions }> = {
+  copyspec: { kind: 'copyspec' },
+  recycling: { kind: 'recycling' },
+  auto: { kind: 'auto' },
+  'prompt-lookup': { kind: 'prompt-lookup' },
+  /** The previous copy-draft cap (16 tokens) against the shipped one (32): do longer copy chains pay? */
+  'auto (copy ≤ 16)': { kind: 'auto', options: { copy: { maxTokens: 16 } } },
+  /** Without the sustained-copy state (streak 3: two fully accepted copies in a row have rates of their own). */
+  'auto (no sustained)': { kind: 'auto', options: { copy: { sustainedStreak: false } } },
+};
+const DRAFTERS = Object.keys(VARIANTS);
 const QS = DEFAULT_FORWARD_MS.qs;
 
 export interface HeldoutRecord {
@@ -86,6 +115,9 @@ interface Row {
   tokens: number;
   stop: string;
   greedyMs: number;
+  /** Token healing's tail ('' = none) and whether the monitors applied. */
+  healedTail: string;
+  monitors: boolean;
   /** Edits: characters of greedy's text that follow the expected copy before the first difference, and the text's length. */
   copiedChars?: number;
   textChars?: number;
@@ -151,7 +183,36 @@ const KEYWORDS = new Set(
 );
 
 /** An edit request: a block duplicated below itself (verbatim or with an identifier renamed), partly typed. */
-export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, kind: 'duplicate' | 'rename'): Request | null {
+export type EditKind = 'duplicate' | 'rename' | 'sibling';
+const EDIT_KINDS: readonly EditKind[] = ['duplicate', 'rename', 'sibling'];
+
+/**
+ * The name a definition's head line introduces, or null: `def` / `class` / `function` /
+ * `struct` … NAME, or a signature (C, C++, TS methods): no assignment, no control keyword, ends
+ * opening a body or a parameter list, the name being the last identifier before a `(`.
+ */
+export function definedName(head: string): string | null {
+  const keyword = /^\s*(?:export\s+)?(?:async\s+)?(?:def|class|function\*?|struct|enum|interface|type)\s+([A-Za-z_$][\w$]*)/.exec(head);
+  if (keyword) return keyword[1];
+  if (/^\s*(?:if|for|while|switch|return|catch|else|elif|with|do|case|new|await|yield|throw|#)\b/.test(head) || /[=;]|=>/.test(head) || !/[{(,:]\s*$/.test(head)) return null;
+  const calls = [...head.matchAll(/([A-Za-z_$][\w$]*)\s*\(/g)];
+  const last = calls[calls.length - 1];
+  if (!last || last.index === undefined) return null;
+  const name = last[1];
+  const lead = head.slice(0, last.index);
+  // Not a call (`obj.f(`, `"key": f(`, `f(` alone opening its arguments): a body opens, or a type precedes the name.
+  if (/[.'"]\s*$/.test(lead) || /['"]/.test(lead)) return null;
+  if (!/\{\s*$/.test(head) && !/[\w*&>]\s+\**$/.test(lead)) return null;
+  return !KEYWORDS.has(name) && !/^(if|for|while|switch|sizeof|catch|return)$/.test(name) ? name : null;
+}
+
+/** Where in the head line the defined name ends its search: after the keyword form's name, or at the last `name(`. */
+function kindOfHead(head: string, name: string): number {
+  const call = head.lastIndexOf(`${name}(`);
+  return call >= 0 ? call : head.length;
+}
+
+export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, kind: EditKind): Request | null {
   const lines = rec.text.split('\n');
   for (let attempt = 0; attempt < 60; attempt++) {
     const i = Math.floor(rnd() * (lines.length - 8));
@@ -166,6 +227,14 @@ export function editRequest(lang: Lang, rec: HeldoutRecord, rnd: () => number, k
     const len = j - i;
     if (len < 6 || len > 40) continue;
     let block = lines.slice(i, j);
+    if (kind === 'sibling') {
+      const name = definedName(head);
+      if (!name) continue;
+      const renamed = `${name}2`;
+      const at = head.lastIndexOf(name, kindOfHead(head, name));
+      const before = [...lines.slice(0, j), '', head.slice(0, at) + renamed + head.slice(at + name.length)].join('\n') + '\n';
+      return { workload: 'edit', kind, lang, path: rec.path, doc: before + lines.slice(j).join('\n'), cursor: before.length, maxTokens: 16 + Math.floor(rnd() * 113), expected: block.slice(1).join('\n') };
+    }
     if (kind === 'rename') {
       const counts = new Map<string, number>();
       for (const m of block.join('\n').matchAll(/\b[A-Za-z_][A-Za-z0-9_]{2,}\b/g)) if (!KEYWORDS.has(m[0])) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
@@ -261,6 +330,13 @@ export async function run(args: string[]): Promise<object> {
   const ckpt = await loadCheckpoint(modelDir);
   const model = await Model.load(ckpt, { threads: num(args, 'threads', 2) });
   const tokenizer = ckpt.tokenizer;
+  const layoutFlag = flag(args, 'layout');
+  if (layoutFlag !== undefined && layoutFlag !== 'psm' && layoutFlag !== 'spm') throw new Error(`--layout takes psm or spm, got ${JSON.stringify(layoutFlag)}`);
+  const layout: FimLayout = (layoutFlag as FimLayout | undefined) ?? ckpt.fimLayout ?? 'psm';
+  const healing = !args.includes('--no-token-healing');
+  const useMonitors = !args.includes('--no-monitors');
+  const monitoring = new Monitoring({}, (m) => log(`monitors: ${m}`));
+  const signal = new AbortController().signal;
   try {
     const qLat = await qLatency(model, tokenizer, rounds, log);
 
@@ -286,11 +362,11 @@ export async function run(args: string[]): Promise<object> {
     };
     const warm = make(Math.ceil((3 * warmup) / LANGS.length), (l) => completionRequest(l, pick(l), rnd));
     const completion = make(perLang * 4, (l) => completionRequest(l, pick(l), rnd));
-    const edits = make(editsPerLang * 4, (l) => editRequest(l, pick(l), rnd, rnd() < 0.5 ? 'duplicate' : 'rename'));
+    const edits = make(editsPerLang * 4, (l) => editRequest(l, pick(l), rnd, EDIT_KINDS[Math.floor(rnd() * EDIT_KINDS.length)]));
     const wanted = (r: Request): number => (r.workload === 'completion' ? perLang : editsPerLang);
 
     // One Speculation per drafter: each learns (matrix, acceptance rates, throughput) only from its own forwards, as in a session that uses it.
-    const specs = new Map(DRAFTERS.map((d) => [d, new Speculation(tokenizer)]));
+    const specs = new Map(DRAFTERS.map((d) => [d, new Speculation(tokenizer, VARIANTS[d].options)]));
     const processors = [banIdsFrom(tokenizer.size)];
     const rows: Row[] = [];
     const all = [...warm.map((r) => ({ r, measured: false })), ...[...completion, ...edits].map((r) => ({ r, measured: true }))];
@@ -302,14 +378,35 @@ export async function run(args: string[]): Promise<object> {
       if ((taken.get(key) ?? 0) >= (measured ? wanted(r) : warmup)) continue;
       n++;
       const session = new DocumentSession(r.path, r.doc, model, tokenizer);
-      const update = await session.update(r.cursor, { updater: fullReencode, budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: context, reserveTokens: r.maxTokens } });
+      const linePrefix = r.doc.slice(r.doc.lastIndexOf('\n', r.cursor - 1) + 1, r.cursor);
+      let tail = healing ? requestHealingTail(tokenizer, layout, linePrefix) : '';
+      const update = await session.update(r.cursor, { updater: fullReencode, budget: { ...DEFAULT_PROMPT_BUDGET, maxContextTokens: context, reserveTokens: r.maxTokens }, hide: tail.length, layout });
+      // As in the service: a window that cannot hide the tail runs without healing and monitors.
+      const healedAsPlanned = update.prompt.hidden === tail.length;
+      if (!healedAsPlanned) tail = '';
+      const monitored = useMonitors && healedAsPlanned;
+      if (monitored) monitoring.open(r.path, r.doc);
+      let monitorsApplied = false;
+      /** A fresh chooser pipeline per variant (the monitors memoise per prefix). */
+      const processorsFor = async (): Promise<LogitsProcessor[]> => {
+        const ps = [...processors];
+        if (tail !== '') ps.push(healingProcessor(tokenizer, tail));
+        const m = monitored ? await monitoring.monitorsFor(r.path, r.doc, r.cursor - tail.length, tokenizer, signal) : null;
+        if (m) ps.push(m.processor);
+        monitorsApplied = m !== null;
+        return ps;
+      };
       const config = generationConfig(tokenizer, { maxNewTokens: r.maxTokens, mode: 'block' });
-      const criteria = [stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), stopAtMaxTokens(r.maxTokens)];
+      const criteria = afterTail([stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), stopAtMaxTokens(r.maxTokens)], tail);
+      const release = (): void => {
+        session.dispose();
+        if (monitored) monitoring.close(r.path);
+      };
       // Screen: does the model write at least 16 tokens here? (Not timed.)
-      const probe = await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria: [...criteria.slice(0, 2), stopAtMaxTokens(16)] });
+      const probe = await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: await processorsFor(), criteria: afterTail([stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds), stopAtMaxTokens(16)], tail) });
       if (probe.tokens.length < 16) {
         if (measured) screened[r.workload]++;
-        session.dispose();
+        release();
         continue;
       }
       taken.set(key, (taken.get(key) ?? 0) + 1);
@@ -318,14 +415,15 @@ export async function run(args: string[]): Promise<object> {
       const order = variants.map((_, i) => variants[(i + n) % variants.length]);
       const results = new Map<string, { ms: number; out: GenerationResult | SpeculativeResult }>();
       for (const v of order) {
+        const ps = await processorsFor();
+        const drafter = v === 'greedy' ? undefined : await (specs.get(v) as Speculation).drafter(VARIANTS[v].kind, session);
         const t0 = performance.now();
-        const out =
-          v === 'greedy'
-            ? await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria })
-            : await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors, criteria, drafter: await (specs.get(v as DrafterKind) as Speculation).drafter(v as DrafterKind, session) });
+        const out = drafter
+          ? await speculativeGenerate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: ps, criteria, drafter })
+          : await generate(model, session.cache, update.logits.slice(), config, { tokenizer, processors: ps, criteria });
         results.set(v, { ms: performance.now() - t0, out });
       }
-      session.dispose();
+      release();
       const g = results.get('greedy') as { ms: number; out: GenerationResult };
       const row: Row = {
         workload: measured ? r.workload : 'warmup',
@@ -337,13 +435,17 @@ export async function run(args: string[]): Promise<object> {
         tokens: g.out.tokens.length,
         stop: g.out.stop,
         greedyMs: r2(g.ms),
+        healedTail: tail,
+        monitors: monitorsApplied,
         drafters: {},
       };
       if (r.expected !== undefined) {
+        // The completion as the editor would insert it: after the healed tail.
+        const text = stripTail(g.out.text, tail);
         let c = 0;
-        while (c < g.out.text.length && c < r.expected.length && g.out.text[c] === r.expected[c]) c++;
+        while (c < text.length && c < r.expected.length && text[c] === r.expected[c]) c++;
         row.copiedChars = c;
-        row.textChars = g.out.text.length;
+        row.textChars = text.length;
       }
       for (const d of DRAFTERS) {
         const x = results.get(d) as { ms: number; out: SpeculativeResult };
@@ -376,6 +478,8 @@ export async function run(args: string[]): Promise<object> {
         meanTokens: r2(rs.reduce((a, r) => a + r.tokens, 0) / Math.max(1, rs.length)),
         stoppedAtEos: rs.filter((r) => r.stop !== 'maxTokens').length,
         greedyMsPerTokenMedian: r2(median(long.map((r) => r.greedyMs / Math.max(1, r.tokens - 1)))),
+        healed: rs.filter((r) => r.healedTail !== '').length,
+        monitored: rs.filter((r) => r.monitors).length,
       };
       const edits = long.filter((r) => r.textChars !== undefined);
       if (edits.length > 0) {
@@ -408,13 +512,14 @@ export async function run(args: string[]): Promise<object> {
       edit: summarize(measuredRows.filter((r) => r.workload === 'edit')),
     };
     for (const l of LANGS) results[`completion.${l}`] = summarize(measuredRows.filter((r) => r.workload === 'completion' && r.lang === l));
-    for (const k of ['duplicate', 'rename']) results[`edit.${k}`] = summarize(measuredRows.filter((r) => r.workload === 'edit' && r.kind === k));
+    for (const k of EDIT_KINDS) results[`edit.${k}`] = summarize(measuredRows.filter((r) => r.workload === 'edit' && r.kind === k));
     const mismatches = Object.fromEntries(DRAFTERS.map((d) => [d, rows.filter((r) => !r.drafters[d].equal).length]));
     const matrix = await (specs.get('auto') as Speculation).adjacency();
     const report = {
       bench: 'speculation',
       command: `./bin/slipstream bench speculation ${args.join(' ')}`.trim(),
       model: modelDir,
+      productPath: { layout, tokenHealing: healing, monitors: useMonitors },
       seed,
       context,
       counts: {
@@ -439,20 +544,32 @@ export async function run(args: string[]): Promise<object> {
     console.error(md);
     return { out: outFile, qLatency: qLat, results, mismatchesAllRequests: mismatches };
   } finally {
+    monitoring.dispose();
     await model.dispose();
   }
 }
 
-function markdown(report: { command: string; wallSeconds: number; counts: object; context: number }, results: Record<string, unknown>, qLat: object): string {
-  const lines = [`# bench speculation (${new Date().toISOString()})`, '', `\`${report.command}\`, ${report.wallSeconds} s, context ${report.context}, requests ${JSON.stringify(report.counts)}`, ''];
+function markdown(report: { command: string; wallSeconds: number; counts: object; context: number; productPath: { layout: string; tokenHealing: boolean; monitors: boolean } }, results: Record<string, unknown>, qLat: object): string {
+  const p = report.productPath;
+  const lines = [
+    `# bench speculation (${new Date().toISOString()})`,
+    '',
+    `\`${report.command}\`, ${report.wallSeconds} s, context ${report.context}, requests ${JSON.stringify(report.counts)}`,
+    '',
+    `Decoding: prompt layout ${p.layout}, token healing ${p.tokenHealing ? 'on' : 'off'}, monitors ${p.monitors ? 'on' : 'off'}; stops at maxTokens or an end/control token only.`,
+    '',
+  ];
   lines.push('## Forward latency by rows (tree bias, logits for every row), ms', '');
   const pasts = Object.entries(qLat as Record<string, Record<string, { ms: number; vsQ1: number; jsMs: number }>>);
   lines.push(`| q | ${pasts.map(([p]) => `${p} ms | ×q1 | JS ms`).join(' | ')} |`, `|---|${pasts.map(() => '---:|---:|---:').join('|')}|`);
   for (const q of QS) lines.push(`| ${q} | ${pasts.map(([, v]) => `${v[`q${q}`].ms} | ${v[`q${q}`].vsQ1} | ${v[`q${q}`].jsMs}`).join(' | ')} |`);
   lines.push('');
   for (const [name, res] of Object.entries(results)) {
-    const r = res as Record<string, unknown> & { requests: number; requestsWith16PlusTokens: number; meanTokens: number; stoppedAtEos: number; greedyMsPerTokenMedian: number };
-    lines.push(`## ${name}: ${r.requests} requests (${r.requestsWith16PlusTokens} with ≥ 16 tokens), mean ${r.meanTokens} tokens, ${r.stoppedAtEos} ended at an end token, greedy ${r.greedyMsPerTokenMedian} ms/token`, '');
+    const r = res as Record<string, unknown> & { requests: number; requestsWith16PlusTokens: number; meanTokens: number; stoppedAtEos: number; greedyMsPerTokenMedian: number; healed: number; monitored: number };
+    lines.push(
+      `## ${name}: ${r.requests} requests (${r.requestsWith16PlusTokens} with ≥ 16 tokens), mean ${r.meanTokens} tokens, ${r.stoppedAtEos} ended at an end token, greedy ${r.greedyMsPerTokenMedian} ms/token; ${r.healed} healed, ${r.monitored} with monitors`,
+      '',
+    );
     if (r.greedyFollowsCopyMedian !== undefined) lines.push(`Greedy follows the copy the user started for a median ${(100 * (r.greedyFollowsCopyMedian as number)).toFixed(0)} % of its text; ${r.greedyFollowsCopyFully} of ${r.requestsWith16PlusTokens} requests copy (≥ 90 %) all the way.`, '');
     lines.push('| drafter | speedup (median) | p25–p75 | all requests | tokens / forward | rows / forward | draft overhead | mismatches |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const d of DRAFTERS) {

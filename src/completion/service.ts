@@ -323,11 +323,8 @@ export class CompletionService implements CompletionBackend {
     const cacheMode = req.options?.cache ?? 'pie';
     const refresh = req.options?.refreshWindow ?? 0;
     const updater = refresh > 0 ? cacheUpdater(cacheMode, refresh) : this.updaters[cacheMode];
-    // Token healing: the prompt stops before the last token's text, which the model writes again.
-    // Indentation is healed in the spm layout only, where bench/monitors measured it to help.
     const layout = req.options?.promptLayout ?? loaded.fimLayout ?? 'psm';
-    const healIndent = layout === 'spm' && linePrefix.trim() === '';
-    let tail = (req.options?.tokenHealing ?? true) ? healingTail(tokenizer, linePrefix, { whitespace: healIndent }) : '';
+    let tail = (req.options?.tokenHealing ?? true) ? requestHealingTail(tokenizer, layout, linePrefix) : '';
     const promptCursor = cursor - tail.length;
     // Static analysis for the monitors runs while the prompt is encoded (off: null at once).
     const useMonitors = req.options?.monitors ?? true;
@@ -482,6 +479,15 @@ export class CompletionService implements CompletionBackend {
     this.stateValue = state;
     this.opts.onState?.(state);
   }
+}
+
+/**
+ * Token healing as a request does it: the prompt stops before the last token's text before the
+ * cursor, which the model writes again. Indentation is healed in the spm layout only, where
+ * bench/monitors measured it to help. (Exported so that benchmarks take the product path.)
+ */
+export function requestHealingTail(tokenizer: TokenizerLike, layout: FimLayout, linePrefix: string): string {
+  return healingTail(tokenizer, linePrefix, { whitespace: layout === 'spm' && linePrefix.trim() === '' });
 }
 
 /**

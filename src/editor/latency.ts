@@ -143,9 +143,12 @@ export function renderLatencyReport(
     `- first token: median ${formatMs(median(firsts))}`,
     rates.length > 0 ? `- decode: median ${formatRate(median(rates))} tok/s` : '- decode: no tokens generated',
     `- prompt tokens reused / encoded: ${reused} / ${encoded}`,
-    '',
   );
-  const speculation = samples.some((s) => s.acceptedPerForward !== undefined);
+  // Tokens each verification forward yielded (accepted drafts + the model's own next token); 1 = no gain.
+  const accepted = samples.flatMap((s) => (s.acceptedPerForward === undefined ? [] : [s.acceptedPerForward]));
+  if (accepted.length > 0) lines.push(`- speculation: mean ${(accepted.reduce((a, b) => a + b, 0) / accepted.length).toFixed(2)} accepted tokens per forward (${accepted.length} completions)`);
+  lines.push('');
+  const speculation = accepted.length > 0;
   const monitors = samples.some((s) => s.monitorInterventions !== undefined);
   const head = ['time', 'file', 'encode ms', 'first token ms', 'total ms', 'tokens', 'tok/s', 'reused / encoded'];
   if (speculation) head.push('accepted / forward');

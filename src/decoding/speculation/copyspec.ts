@@ -21,8 +21,13 @@ import { AcceptanceTable } from './planner';
 import type { DraftTree } from './tree';
 
 export const DEFAULT_GAMMA = 3;
-/** Tokens drafted after a match (CopySpec's N); the planner keeps as many as pay. */
-export const DEFAULT_COPY_LENGTH = 16;
+/**
+ * Tokens drafted after a match (CopySpec's N); the planner keeps as many as pay. 32: while a
+ * copy is being followed (every copied token accepted in the previous forward), the learnt
+ * rates stay high far down the chain and a 32-row forward still costs less than 3 plain steps
+ * here (bench/results/speculation.md compares it with the former 16).
+ */
+export const DEFAULT_COPY_LENGTH = 32;
 
 export class CopyIndex {
   private seq = new Int32Array(1024);
@@ -213,10 +218,13 @@ function lengthBucket(m: number): number {
 
 const CHAIN_SLOTS = 16;
 /**
- * How the previous forward's copy went: 0 none or rejected at once, 1 partly accepted, 2 all
- * accepted (an ongoing copy: the next tokens are very likely the source's next tokens too).
+ * How the previous forwards' copies went: 0 none or rejected at once, 1 partly accepted, 2 all
+ * accepted (an ongoing copy: the next tokens are very likely the source's next tokens too),
+ * 3 all accepted in two or more forwards in a row (a sustained copy: the user's block being
+ * copied line after line, where acceptance stays near 1 far down the chain, so the planner may
+ * verify longer chains than after one lucky forward).
  */
-const STREAKS = 3;
+const STREAKS = 4;
 
 function copySlot(streak: number, bucket: number, k: number): number {
   return (streak * LENGTH_BUCKETS + bucket) * CHAIN_SLOTS + Math.min(k, CHAIN_SLOTS - 1);
@@ -228,6 +236,7 @@ export function copyAcceptanceTable(): AcceptanceTable {
     const k = slot % CHAIN_SLOTS;
     const bucket = Math.floor(slot / CHAIN_SLOTS) % LENGTH_BUCKETS;
     const streak = Math.floor(slot / (CHAIN_SLOTS * LENGTH_BUCKETS));
+    if (streak === 3) return k === 0 ? 0.8 : 0.92;
     if (streak === 2) return k === 0 ? 0.7 : 0.85;
     if (streak === 1) return k === 0 ? 0.35 : 0.75;
     return k === 0 ? 0.15 + 0.07 * bucket : 0.7;
@@ -241,6 +250,8 @@ export interface CopySpecOptions {
   selection?: CopySelection;
   /** γ of a second index tried when the γ-gram has no earlier occurrence (default 2; 0 = none). */
   fallbackGamma?: number;
+  /** Rates of their own for sustained copies (streak 3, default true; false: as streak 2, for comparison). */
+  sustainedStreak?: boolean;
 }
 
 /**
@@ -315,6 +326,6 @@ export class CopySpecSource {
   /** After this forward's record() calls: the streak the next draft is judged in. */
   settle(): void {
     const j = this.judged;
-    this.streak = !j.any || j.accepted === 0 ? 0 : j.rejected ? 1 : 2;
+    this.streak = !j.any || j.accepted === 0 ? 0 : j.rejected ? 1 : this.streak >= 2 && this.opts.sustainedStreak !== false ? 3 : 2;
   }
 }

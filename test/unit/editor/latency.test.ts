@@ -108,4 +108,9 @@ test('speculation and monitor columns appear only when some completion has them'
   assert.match(rich, /\| reused \/ encoded \| accepted \/ forward \| monitor fixes \| alternatives \| stop +\|/);
   assert.match(rich, /\| +1830 \/ 12 \| +2\.46 \| +3 \| +2 \| eos +\|/);
   assert.match(rich, /\| +1830 \/ 12 \| +– \| +– \| +2 \| eos +\|/);
+  // The summary: the mean over the completions that speculated, not over all of them.
+  assert.doesNotMatch(plain, /speculation:/);
+  assert.match(rich, /^- speculation: mean 2\.46 accepted tokens per forward \(1 completions\)$/m);
+  const two = renderLatencyReport([sampleFrom(result({ acceptedPerForward: 2 }), 'a.py', at(0)), sampleFrom(result({ acceptedPerForward: 3.5 }), 'a.py', at(1))], 5, clock);
+  assert.match(two, /^- speculation: mean 2\.75 accepted tokens per forward \(2 completions\)$/m);
 });

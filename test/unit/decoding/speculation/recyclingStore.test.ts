@@ -2,11 +2,11 @@
 // (damaged, foreign, truncated) without an exception.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdjacencyMatrix, RECYCLING_K } from '../../../../src/decoding/speculation/recycling';
-import { decodeMatrix, encodeMatrix, RECYCLING_FILE, RecyclingStore, tokenizerFingerprint } from '../../../../src/decoding/speculation/recyclingStore';
+import { decodeMatrix, encodeMatrix, MAX_STATE_BYTES, RECYCLING_FILE, RecyclingStore, tokenizerFingerprint } from '../../../../src/decoding/speculation/recyclingStore';
 import { mulberry32 } from '../../../fixtures/tinyModel';
 import { ByteTokenizer } from '../fakes';
 
@@ -119,6 +119,35 @@ test('the store: lazy load, debounced save, flush, and a corrupt file ignored wi
   (await mem.load(10, fp)).update(1, new Float32Array(10));
   await mem.flush();
   assert.equal(mem.file, undefined);
+});
+
+test('each workspace keeps its own matrix file, at most 2 MB even for a 152k vocabulary', async () => {
+  assert.ok(MAX_STATE_BYTES <= 2 * 1024 * 1024);
+  const vocab = 151_665; // Qwen2.5-Coder's tokenizer: a full matrix is 4.9 MB of int32
+  const fp = 99;
+  const wsA = join(tmp, 'wsA', 'speculation');
+  const wsB = join(tmp, 'wsB', 'speculation');
+  const a = new RecyclingStore({ dir: wsA });
+  const ma = await a.load(vocab, fp);
+  for (let t = 0; t < vocab; t++) ma.setRow(t, [t % 1000, 1, 2, 3, 4, 5, 6, 7], t + 1); // the last rows newest
+  await a.flush();
+  const b = new RecyclingStore({ dir: wsB });
+  const mb = await b.load(vocab, fp);
+  mb.setRow(42, [7, 7, 7], 1);
+  await b.flush();
+
+  const size = statSync(join(wsA, RECYCLING_FILE)).size;
+  assert.ok(size <= MAX_STATE_BYTES, `${size} bytes`);
+  assert.ok(size > MAX_STATE_BYTES - 64, 'the budget is used, not wasted');
+  const backA = await new RecyclingStore({ dir: wsA }).load(vocab, fp);
+  assert.equal(backA.filledRows(), Math.floor((MAX_STATE_BYTES - 28) / (4 + 4 * RECYCLING_K)));
+  assert.equal(backA.row(vocab - 1)[0], (vocab - 1) % 1000, 'the newest rows are kept');
+  assert.equal(backA.row(0)[0], -1, 'the oldest rows go');
+  // The other workspace's file holds only its own row.
+  const backB = await new RecyclingStore({ dir: wsB }).load(vocab, fp);
+  assert.equal(backB.filledRows(), 1);
+  assert.deepEqual([...backB.row(42)].slice(0, 3), [7, 7, 7]);
+  assert.ok(statSync(join(wsB, RECYCLING_FILE)).size < 100);
 });
 
 test('the tokenizer fingerprint tells tokenizers apart', () => {
