@@ -1,0 +1,87 @@
+// The completion worker's entry (bundled as dist/worker.js). onnxruntime-node runs a forward
+// synchronously on the calling thread, so a CompletionService on the extension host's thread
+// would stall every extension (and the editor's typing feedback) for the length of each
+// forward. Here the service runs on a thread of its own and the host only passes messages.
+//
+// Messages are handled in arrival order; a request's answer goes back as a `reply` with its id.
+// While a forward runs, incoming messages wait until the service next awaits, exactly as they
+// waited on the host's event loop before: edits and cancellations land between forwards.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { CompletionService } from '../service';
+import type { Logger } from '../types';
+import { toWire, type HostMessage, type WorkerMessage, type WorkerServiceOptions } from './protocol';
+
+const port = parentPort;
+if (!port) throw new Error('completion worker: not started as a worker thread');
+
+const post = (m: WorkerMessage): void => port.postMessage(m);
+const log: Logger = {
+  info: (message) => post({ type: 'log', level: 'info', message }),
+  warn: (message) => post({ type: 'log', level: 'warn', message }),
+  error: (message) => post({ type: 'log', level: 'error', message }),
+};
+
+const service = new CompletionService({
+  ...(workerData as WorkerServiceOptions),
+  log,
+  onState: (state) => post({ type: 'state', state }),
+});
+
+/** Controllers of the requests that can be cancelled, by id. */
+const running = new Map<number, AbortController>();
+
+function answer(id: number, work: (signal: AbortSignal) => Promise<unknown> | unknown): void {
+  const ctl = new AbortController();
+  running.set(id, ctl);
+  Promise.resolve()
+    .then(() => work(ctl.signal))
+    .then(
+      (value) => post({ type: 'reply', id, ok: true, value }),
+      (err: unknown) => post({ type: 'reply', id, ok: false, error: toWire(err) }),
+    )
+    .finally(() => running.delete(id));
+}
+
+function documentOp(path: string, op: () => void): void {
+  try {
+    op();
+  } catch (err) {
+    post({ type: 'documentError', path, error: toWire(err) });
+  }
+}
+
+port.on('message', (m: HostMessage) => {
+  switch (m.type) {
+    case 'open':
+      return documentOp(m.path, () => service.open(m.path, m.text, m.languageId));
+    case 'edit':
+      return documentOp(m.path, () => service.edit(m.path, m.edits));
+    case 'close':
+      return documentOp(m.path, () => service.close(m.path));
+    case 'removeWorkspaceFile':
+      return service.removeWorkspaceFile(m.path);
+    case 'cancel':
+      return running.get(m.id)?.abort();
+    case 'load':
+      return answer(m.id, (signal) => service.ensureLoaded(signal));
+    case 'complete':
+      return answer(m.id, async (signal) => {
+        const result = await service.complete({ ...m.req, signal });
+        post({ type: 'stats', stats: service.stats() });
+        return result;
+      });
+    case 'addWorkspaceFile':
+      return answer(m.id, () => service.addWorkspaceFile(m.path, m.text, m.languageId));
+    case 'indexWorkspace':
+      return answer(m.id, (signal) => service.indexWorkspace(signal));
+    case 'stats':
+      return answer(m.id, () => service.stats());
+    case 'shutdown':
+      return answer(m.id, async () => {
+        await service.shutdown();
+        // Nothing is left to do: let the thread end once the reply is out.
+        setImmediate(() => port.close());
+      });
+  }
+});
