@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { CompletionBackend, EngineState, Logger } from './completion/types';
 import { affectsSettings, classifyChange, modelDirFor, readSettings, type Settings } from './config';
 import { classifyError, errorMessage, ShowOnce } from './editor/errors';
+import { EventLoopWatch } from './editor/eventLoop';
 import { LatencyLog, type LatencySample } from './editor/latency';
 import { COMMANDS, composeStatus, type DocumentNote } from './editor/status';
 import { StatusBar } from './editor/statusBar';
@@ -38,6 +39,8 @@ const SHOW_LOG = 'Show Log';
 export class Ctx implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly latency: LatencyLog;
+  /** The extension host's event-loop delay while completions run (latency report, status tooltip). */
+  readonly eventLoop = new EventLoopWatch();
 
   /** Disposed on deactivate. */
   private readonly extensionScope: vscode.Disposable[] = [];
@@ -73,6 +76,7 @@ export class Ctx implements vscode.Disposable {
     this.log = this.pushCleanup(vscode.window.createOutputChannel('Slipstream', { log: true }));
     this.latency = new LatencyLog(this.settingsValue.latencyReportSize);
     this.statusBar = this.pushCleanup(new StatusBar());
+    this.pushCleanup(this.eventLoop);
     this.pushCleanup(this.backendEvents);
     this.pushCleanup(this.settingsEvents);
     this.pushCleanup(this.documentErrors);
