@@ -74,3 +74,44 @@ export function pairedDifference(a: readonly number[], b: readonly number[], rou
   const d = a.map((x, i) => x - b[i]);
   return { diff: mean(d), ci95: bootstrapMean(d, rounds, seed) };
 }
+
+/** Linear-interpolation quantile of `xs` (q in [0, 1]); NaN for no data. */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo] + (s[hi] - s[lo]) * (pos - lo);
+}
+
+/** Percentile bootstrap (95%) of the q-quantile of `xs` (seeded, like bootstrapMean). */
+export function bootstrapQuantile(xs: readonly number[], q: number, rounds = 2000, seed = 12345): [number, number] {
+  if (xs.length === 0) return [NaN, NaN];
+  const rand = mulberry32(seed);
+  const n = xs.length;
+  const qs = new Float64Array(rounds);
+  const resample = new Array<number>(n);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < n; i++) resample[i] = xs[Math.floor(rand() * n)];
+    qs[r] = quantile(resample, q);
+  }
+  qs.sort();
+  return [qs[Math.floor(0.025 * rounds)], qs[Math.min(rounds - 1, Math.floor(0.975 * rounds))]];
+}
+
+/** Difference of medians median(a) − median(b) of two independent samples, with a bootstrap 95% interval. */
+export function medianDifference(a: readonly number[], b: readonly number[], rounds = 2000, seed = 12345): { diff: number; ci95: [number, number] } {
+  if (a.length === 0 || b.length === 0) return { diff: NaN, ci95: [NaN, NaN] };
+  const rand = mulberry32(seed);
+  const diffs = new Float64Array(rounds);
+  const ra = new Array<number>(a.length);
+  const rb = new Array<number>(b.length);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < a.length; i++) ra[i] = a[Math.floor(rand() * a.length)];
+    for (let i = 0; i < b.length; i++) rb[i] = b[Math.floor(rand() * b.length)];
+    diffs[r] = median(ra) - median(rb);
+  }
+  diffs.sort();
+  return { diff: median(a) - median(b), ci95: [diffs[Math.floor(0.025 * rounds)], diffs[Math.min(rounds - 1, Math.floor(0.975 * rounds))]] };
+}
