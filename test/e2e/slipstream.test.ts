@@ -309,6 +309,13 @@ describe('Slipstream in VS Code (code-server + Chromium)', { skip }, () => {
     const corrupt = writeCorruptModel(join(scratch, 'corrupt-model'));
     await ses.openFile('example.ts');
     writeWorkspaceSettings(ses.workspace, { 'slipstream.modelPath': corrupt, 'slipstream.drafts': 3 });
+    // The extension lets the old model go when it hears of the change (status: idle); typing
+    // before that would still be answered by the old model and ask for nothing more.
+    const heard = Date.now() + T.ui;
+    while (!/Slipstream: idle/.test((await ses.statusItems()).map((i) => i.label).join(' | '))) {
+      if (Date.now() > heard) throw new Error(`the extension never reacted to the new modelPath: ${JSON.stringify(await ses.statusItems())}`);
+      await sleep(100);
+    }
     // Give the extension a reason to load the model: a completion request.
     await page.keyboard.press('Control+End');
     await page.keyboard.press('Enter');
