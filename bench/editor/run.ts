@@ -269,6 +269,16 @@ function summarize(samples: Sample[]) {
   };
 }
 
+/** The VS Code version inside code-server (its lib/vscode/package.json). */
+function vscodeVersion(env: E2EEnv): string {
+  try {
+    const pkg = join(dirname(env.codeServerEntry), '..', '..', 'lib', 'vscode', 'package.json');
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function round(x: number): number {
   return Number.isFinite(x) ? Math.round(x * 10) / 10 : NaN;
 }
@@ -322,7 +332,7 @@ export async function run(args: string[]): Promise<object> {
     command: `slipstream bench editor ${args.join(' ')}`.trim(),
     wallSeconds: Math.round((Date.now() - t0) / 1000),
     model: { kind: model.kind, dir: relative(ROOT, model.dir) },
-    editor: `code-server ${env.codeServerVersion} (VS Code ${env.codeServerVersion}), headless Chromium`,
+    editor: `code-server ${env.codeServerVersion} (VS Code ${vscodeVersion(env)}), headless Chromium`,
     machine: { cpus: cpus().length, loadavgAtStart: loadStart, loadavgAfterSessions: runs.map((r) => ({ session: r.session, loadavg: r.loadavg })) },
     workload: { lines, locations, pauses, timeoutMs, settings: extra },
     targets: { keystrokeToGhostMedianMs: 300, extensionHostBlockedMaxMs: 50 },
