@@ -181,7 +181,9 @@ async function runSession(
       await session.gotoLine(line);
       await page.keyboard.press('Escape');
       for (let p = 0; p < o.pauses; p++, k++) {
-        const arm = o.arms[k % o.arms.length];
+        // Alternating, and each place starts with the next arm: every arm gets its share of the
+        // first pauses after a jump.
+        const arm = o.arms[(loc + p) % o.arms.length];
         if (arm !== current) {
           writeWorkspaceSettings(session.workspace, settingsFor(arm));
           current = arm;

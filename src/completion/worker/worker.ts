@@ -31,10 +31,17 @@ const service = new CompletionService({
 /** Controllers of the requests that can be cancelled, by id. */
 const running = new Map<number, AbortController>();
 
-function answer(id: number, work: (signal: AbortSignal) => Promise<unknown> | unknown): void {
+/**
+ * Runs a request and posts its reply. `deferred`: start only after every message already queued
+ * has been handled. Typing sends one request per keystroke and cancels it with the next one; the
+ * messages of a burst arrive together while a forward runs, and a request started at once would
+ * run a forward of its own before its cancellation is even read.
+ */
+function answer(id: number, work: (signal: AbortSignal) => Promise<unknown> | unknown, deferred = false): void {
   const ctl = new AbortController();
   running.set(id, ctl);
-  Promise.resolve()
+  const start = deferred ? new Promise<void>((r) => setImmediate(r)) : Promise.resolve();
+  start
     .then(() => work(ctl.signal))
     .then(
       (value) => post({ type: 'reply', id, ok: true, value }),
@@ -70,7 +77,7 @@ port.on('message', (m: HostMessage) => {
         const result = await service.complete({ ...m.req, signal });
         post({ type: 'stats', stats: service.stats() });
         return result;
-      });
+      }, true);
     case 'addWorkspaceFile':
       return answer(m.id, () => service.addWorkspaceFile(m.path, m.text, m.languageId));
     case 'indexWorkspace':

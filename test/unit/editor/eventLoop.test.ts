@@ -37,3 +37,30 @@ test('nothing watched yet: an empty summary', () => {
   assert.deepEqual(watch.summary(), { count: 0, p50Ms: 0, p99Ms: 0, maxMs: 0, completions: 0 });
   watch.dispose();
 });
+
+test('the time between watched completions is not a delay', async () => {
+  const watch = new EventLoopWatch();
+  try {
+    watch.begin()();
+    await sleep(300);
+    const end = watch.begin();
+    await sleep(60);
+    const d = end();
+    assert.ok(d.count >= 2, `ticks were seen (${d.count})`);
+    assert.ok(d.maxMs < 100, `the 300 ms between completions is not counted (max ${d.maxMs} ms)`);
+    assert.ok(watch.summary().maxMs < 100, `nor in the summary (max ${watch.summary().maxMs} ms)`);
+  } finally {
+    watch.dispose();
+  }
+});
+
+test('a loop blocked until the completion ends still counts', () => {
+  const watch = new EventLoopWatch();
+  try {
+    const end = watch.begin();
+    spin(120);
+    assert.ok(end().maxMs >= 100, 'no tick could run, the end reads the delay');
+  } finally {
+    watch.dispose();
+  }
+});
