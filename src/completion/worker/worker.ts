@@ -7,6 +7,7 @@
 // While a forward runs, incoming messages wait until the service next awaits, exactly as they
 // waited on the host's event loop before: edits and cancellations land between forwards.
 
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CompletionService } from '../service';
 import type { Logger } from '../types';
@@ -21,6 +22,19 @@ const log: Logger = {
   warn: (message) => post({ type: 'log', level: 'warn', message }),
   error: (message) => post({ type: 'log', level: 'error', message }),
 };
+
+// On two cores the model's threads would otherwise take the CPU from the extension host's own
+// thread and the editor's renderer exactly while they have a ghost text to show. On Linux a nice
+// value belongs to one thread, and the threads onnxruntime starts later inherit it; elsewhere
+// setPriority(0, ...) would lower the whole process, so it is left alone.
+const NICE_INCREMENT = 10;
+if (process.platform === 'linux') {
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + NICE_INCREMENT));
+  } catch (err) {
+    log.warn(`completion worker: could not lower its priority (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
 
 const service = new CompletionService({
   ...(workerData as WorkerServiceOptions),
