@@ -378,6 +378,7 @@ type Report = {
   comparisons: Array<{ a: string; b: string; medianDifferenceMs: { diff: number; ci95: number[] } }>;
   slipstreamLatencyReport: Array<{ session: string; line: string | null }>;
   aborted: string[];
+  samples: Sample[];
 };
 
 function markdown(r: Report): string {
@@ -413,7 +414,14 @@ function markdown(r: Report): string {
   for (const c of r.comparisons) out.push(`- median(${c.a}) − median(${c.b}) = **${f(c.medianDifferenceMs.diff)} ms** [${c.medianDifferenceMs.ci95.map(f).join(', ')}] (bootstrap 95%)`);
   for (const l of r.slipstreamLatencyReport) out.push(`- Slipstream's latency report, ${l.session} session: ${l.line ?? 'not read'}`);
   if (r.aborted.length) out.push(`- ABORTED: ${r.aborted.join('; ')}`);
-  out.push('');
+  const enc = (f: (s: Sample) => boolean) => round(median(r.samples.filter((s) => f(s) && s.encoded !== null).map((s) => s.encoded as number)));
+  out.push(
+    '', 'Notes:', '',
+    `- After a jump the service brings a new prompt window into the cache (median ${f(enc((s) => s.pause === 0))} prompt tokens encoded at the first pause of a place, ${f(enc((s) => s.pause > 0))} when typing on): a navigation cost that no debounce changes.`,
+    '- The two event-loop columns measure different windows. Slipstream\'s own reading (src/editor/eventLoop.ts, in the status bar label) spans one completion, from its start after the debounce to its result; the probe spans the whole pause (keystrokes, VS Code\'s own extension-host work, the ghost text\'s rendering) and records any 10 ms tick that came more than 20 ms late. Both count time the thread waited for a CPU, not only time something ran on it: on 2 cores with the model computing, part of what they show is the extension host waiting for a core.',
+    '- The in-process arm runs the same service on the extension host\'s own thread: its forwards hold the loop for their whole length (the probe\'s long stalls there), which the worker removes.',
+    '',
+  );
   return out.join('\n');
 }
 
