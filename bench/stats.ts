@@ -167,3 +167,34 @@ export function pairedMeanDiff(a: readonly number[], b: readonly number[]): { di
   const { mean: m, ci } = meanNormalCi(a.map((x, i) => x - b[i]));
   return { diff: r1(100 * m), ci: [r1(100 * ci[0]), r1(100 * ci[1])] };
 }
+
+/** Percentile bootstrap (95%) of the q-quantile of `xs` (seeded, like bootstrapMean). */
+export function bootstrapQuantile(xs: readonly number[], q: number, rounds = 2000, seed = 12345): [number, number] {
+  if (xs.length === 0) return [NaN, NaN];
+  const rand = mulberry32(seed);
+  const n = xs.length;
+  const qs = new Float64Array(rounds);
+  const resample = new Array<number>(n);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < n; i++) resample[i] = xs[Math.floor(rand() * n)];
+    qs[r] = quantile(resample, q);
+  }
+  qs.sort();
+  return [qs[Math.floor(0.025 * rounds)], qs[Math.min(rounds - 1, Math.floor(0.975 * rounds))]];
+}
+
+/** Difference of medians median(a) − median(b) of two independent samples, with a bootstrap 95% interval. */
+export function medianDifference(a: readonly number[], b: readonly number[], rounds = 2000, seed = 12345): { diff: number; ci95: [number, number] } {
+  if (a.length === 0 || b.length === 0) return { diff: NaN, ci95: [NaN, NaN] };
+  const rand = mulberry32(seed);
+  const diffs = new Float64Array(rounds);
+  const ra = new Array<number>(a.length);
+  const rb = new Array<number>(b.length);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < a.length; i++) ra[i] = a[Math.floor(rand() * a.length)];
+    for (let i = 0; i < b.length; i++) rb[i] = b[Math.floor(rand() * b.length)];
+    diffs[r] = median(ra) - median(rb);
+  }
+  diffs.sort();
+  return { diff: median(a) - median(b), ci95: [diffs[Math.floor(0.025 * rounds)], diffs[Math.min(rounds - 1, Math.floor(0.975 * rounds))]] };
+}

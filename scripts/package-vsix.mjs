@@ -8,10 +8,11 @@
 // ~290 MB of binaries for five platforms), plus onnxruntime-common's CommonJS build, which it
 // requires. adm-zip and global-agent, its other dependencies, serve only its install script.
 //
-// Everything else that goes in is decided by .vscodeignore; this script only reports on it.
+// Everything else that goes in is decided by .vscodeignore (itself an allow-list).
+// What went in is then checked against an allow-list (ALLOWED): anything else, or anything the
+// installed extension needs that is missing, fails the build. The size is printed.
 //
-//   node scripts/package-vsix.mjs [--skip-build] [--out FILE] [--strict]
-//   --strict: fail when something looks wrongly included, not only when something is missing.
+//   node scripts/package-vsix.mjs [--skip-build] [--out FILE]
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -104,6 +105,27 @@ export function readZipEntry(file, name) {
 
 const MB = (n) => `${(n / 1048576).toFixed(1)} MB`;
 
+/**
+ * What may be inside the .vsix, and nothing else: the bundled extension and its worker, the
+ * staged onnxruntime-node (linux-x64), the grammars, the default model, the icon and the
+ * documents, plus the two files vsce itself writes. Each rule names a file shape, not a folder.
+ */
+export const ALLOWED = [
+  [/^extension\.vsixmanifest$/, 'vsce manifest'],
+  [/^\[Content_Types\]\.xml$/, 'vsce content types'],
+  [/^extension\/package\.json$/, 'manifest'],
+  [/^extension\/readme\.md$/i, 'README'],
+  [/^extension\/licen[cs]e(\.(md|txt))?$/i, 'LICENSE'],
+  [/^extension\/dist\/(extension|worker)\.js$/, 'bundle'],
+  [/^extension\/dist\/node_modules\/onnxruntime-(node|common)\/package\.json$/, 'onnxruntime'],
+  [/^extension\/dist\/node_modules\/onnxruntime-node\/dist\/[\w/.-]+\.js$/, 'onnxruntime'],
+  [new RegExp(`^extension/dist/node_modules/onnxruntime-node/${ORT_PLATFORM_DIR}/[^/]+$`), 'onnxruntime (linux-x64)'],
+  [/^extension\/dist\/node_modules\/onnxruntime-common\/dist\/cjs\/[\w/.-]+\.(js|json)$/, 'onnxruntime'],
+  [/^extension\/grammars\/[^/]+\.(wasm|json)$/, 'grammars'],
+  [/^extension\/models\/default\/[^/]+\.(json|safetensors|onnx|md)$/, 'default model'],
+  [/^extension\/media\/[^/]+\.(png|svg)$/, 'media'],
+];
+
 /** Checks a built .vsix. Returns { ok, missing, unexpected, warnings, summary }. */
 export function checkVsix(file) {
   const entries = listZip(file);
@@ -115,30 +137,30 @@ export function checkVsix(file) {
   const need = [
     'extension/package.json',
     'extension/dist/extension.js',
+    'extension/dist/worker.js',
     'extension/dist/node_modules/onnxruntime-node/package.json',
     'extension/dist/node_modules/onnxruntime-node/dist/index.js',
     `extension/dist/node_modules/onnxruntime-node/${ORT_PLATFORM_DIR}/onnxruntime_binding.node`,
     `extension/dist/node_modules/onnxruntime-node/${ORT_PLATFORM_DIR}/libonnxruntime.so.1`,
     'extension/dist/node_modules/onnxruntime-common/dist/cjs/index.js',
+    // The default model: its config, decoding defaults (fim_layout), tokenizer, weights.
+    'extension/models/default/config.json',
+    'extension/models/default/generation_config.json',
+    'extension/models/default/tokenizer.json',
   ];
   for (const n of need) if (!has(n)) missing.push(n);
   if (!some(/^extension\/grammars\/.*\.wasm$/)) missing.push('extension/grammars/*.wasm');
-  if (!some(/^extension\/models\/default\//)) warnings.push('no models/default/ (the default model is not in the repository yet?)');
-  if (!some(/^extension\/readme\.md$/i)) warnings.push('no README.md');
-  if (!some(/^extension\/license(\.(md|txt))?$/i)) warnings.push('no LICENSE');
-  const rules = [
-    [/^extension\/(src|test|bench|scripts|\.ci|\.cache|\.corpus|\.git|test-results|bin)\//, 'source/dev folder'],
-    [/^extension\/node_modules\//, 'top-level node_modules (should be bundled)'],
-    [/^extension\/models\/(?!default\/)/, 'model material other than models/default'],
-    [/\.map$/, 'source map'],
-    [/(?<!\.d)\.ts$/, 'TypeScript source'],
-    [/^extension\/(tsconfig\.json|esbuild\.mjs|\.gitignore|\.npmrc)$/, 'build config'],
-    [/onnxruntime-node\/bin\/napi-v6\/(?!linux\/x64\/)/, 'onnxruntime binary for another platform'],
-    [/\.vsix$/, 'a .vsix inside the .vsix'],
-  ];
+  if (!some(/^extension\/readme\.md$/i)) missing.push('extension/README.md');
+  if (!some(/^extension\/licen[cs]e(\.(md|txt))?$/i)) missing.push('extension/LICENSE');
+  // Every weight file the model's index names (or the single model.safetensors).
+  const index = 'extension/models/default/model.safetensors.index.json';
+  if (has(index)) {
+    const shards = new Set(Object.values(JSON.parse(readZipEntry(file, index).toString('utf8')).weight_map ?? {}));
+    for (const shard of shards) if (!has(`extension/models/default/${shard}`)) missing.push(`extension/models/default/${shard}`);
+  } else if (!has('extension/models/default/model.safetensors')) missing.push('extension/models/default/model.safetensors');
   const unexpected = [];
   for (const e of entries) {
-    for (const [re, why] of rules) if (re.test(e.name)) { unexpected.push(`${e.name} (${why}, ${MB(e.size)})`); break; }
+    if (!ALLOWED.some(([re]) => re.test(e.name))) unexpected.push(`${e.name} (${MB(e.size)})`);
   }
   if (has('extension/dist/cli.js')) warnings.push('dist/cli.js is included (the CLI is not needed by the extension)');
   const byTop = new Map();
@@ -156,7 +178,7 @@ export function checkVsix(file) {
     uncompressedBytes: entries.reduce((a, e) => a + e.size, 0),
     byTop: Object.fromEntries([...byTop].sort()),
   };
-  return { ok: missing.length === 0, missing, unexpected, warnings, summary };
+  return { ok: missing.length === 0 && unexpected.length === 0, missing, unexpected, warnings, summary };
 }
 
 export function printReport(r) {
@@ -202,5 +224,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const file = await packageVsix({ skipBuild: argv.includes('--skip-build'), out: outIdx >= 0 ? argv[outIdx + 1] : undefined });
   const report = checkVsix(file);
   printReport(report);
-  if (!report.ok || (argv.includes('--strict') && report.unexpected.length > 0)) process.exit(1);
+  if (!report.ok) {
+    console.error(`\npackage-vsix: ${file} fails its allow-list check (see MISSING / UNEXPECTED above)`);
+    process.exit(1);
+  }
 }

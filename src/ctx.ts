@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { CompletionBackend, EngineState, Logger } from './completion/types';
 import { affectsSettings, classifyChange, modelDirFor, readSettings, type Settings } from './config';
 import { classifyError, errorMessage, ShowOnce } from './editor/errors';
+import { EventLoopWatch } from './editor/eventLoop';
 import { LatencyLog, type LatencySample } from './editor/latency';
 import { COMMANDS, composeStatus, type DocumentNote } from './editor/status';
 import { StatusBar } from './editor/statusBar';
@@ -24,6 +25,10 @@ export interface BackendOptions {
   speculationStateDir?: string;
   log: Logger;
   onState: (state: EngineState) => void;
+  /** A backend that keeps documents elsewhere (a worker) lost one: the editor sends it again. */
+  onDocumentError?: (path: string, err: Error) => void;
+  /** The backend stopped for good (its worker died); it is unloaded. */
+  onCrash?: (err: Error) => void;
 }
 
 export type BackendFactory = (opts: BackendOptions) => CompletionBackend;
@@ -34,6 +39,8 @@ const SHOW_LOG = 'Show Log';
 export class Ctx implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   readonly latency: LatencyLog;
+  /** The extension host's event-loop delay while completions run (latency report, status tooltip). */
+  readonly eventLoop = new EventLoopWatch();
 
   /** Disposed on deactivate. */
   private readonly extensionScope: vscode.Disposable[] = [];
@@ -54,6 +61,9 @@ export class Ctx implements vscode.Disposable {
   private readonly backendEvents = new vscode.EventEmitter<CompletionBackend>();
   /** A new backend exists (its model may still be loading): sync documents into it. */
   readonly onDidCreateBackend = this.backendEvents.event;
+  private readonly documentErrors = new vscode.EventEmitter<{ path: string; error: Error }>();
+  /** The backend's copy of a document can no longer be trusted: open it again from the editor's text. */
+  readonly onDidLoseDocument = this.documentErrors.event;
   private readonly settingsEvents = new vscode.EventEmitter<Settings>();
   /** Settings changed in a way that matters (see classifyChange). */
   readonly onDidChangeSettings = this.settingsEvents.event;
@@ -66,8 +76,10 @@ export class Ctx implements vscode.Disposable {
     this.log = this.pushCleanup(vscode.window.createOutputChannel('Slipstream', { log: true }));
     this.latency = new LatencyLog(this.settingsValue.latencyReportSize);
     this.statusBar = this.pushCleanup(new StatusBar());
+    this.pushCleanup(this.eventLoop);
     this.pushCleanup(this.backendEvents);
     this.pushCleanup(this.settingsEvents);
+    this.pushCleanup(this.documentErrors);
     this.pushCleanup(vscode.workspace.onDidChangeConfiguration((e) => affectsSettings(e) && this.reloadSettings()));
     this.refreshStatus();
   }
@@ -99,7 +111,14 @@ export class Ctx implements vscode.Disposable {
    */
   readyBackend(): Promise<CompletionBackend | undefined> {
     if (!this.settingsValue.enable || this.loadFailed) return Promise.resolve(undefined);
-    this.loading ??= this.startModel();
+    if (!this.loading) {
+      const backend = this.newBackend();
+      // Assigned before anyone hears of the backend: onDidCreateBackend's listeners call
+      // readyBackend() themselves (the workspace indexer waits for the model), and must join
+      // this load instead of starting another one (which would recurse without end).
+      this.loading = this.load(backend);
+      this.backendEvents.fire(backend);
+    }
     return this.loading;
   }
 
@@ -167,13 +186,13 @@ export class Ctx implements vscode.Disposable {
     this.extensionScope.length = 0;
   }
 
-  private async startModel(): Promise<CompletionBackend | undefined> {
+  /** Creates the backend and ties it to the model scope (no model is loaded yet). */
+  private newBackend(): CompletionBackend {
     const settings = this.settingsValue;
-    const modelDir = this.modelDir;
-    // Aborted when the model scope goes: stops waiting for a load nobody wants any more.
-    const abort = new AbortController();
-    const backend = this.createBackend({
-      modelDir,
+    // Declared first: the backend may report a state while it is being constructed.
+    let backend: CompletionBackend | undefined;
+    backend = this.createBackend({
+      modelDir: this.modelDir,
       threads: settings.threads > 0 ? settings.threads : undefined,
       maxContextTokens: settings.maxContextTokens,
       maxDocumentBytes: Number.MAX_SAFE_INTEGER,
@@ -183,12 +202,34 @@ export class Ctx implements vscode.Disposable {
       speculationStateDir: path.join((this.extension.storageUri ?? this.extension.globalStorageUri).fsPath, 'speculation'),
       log: this.log,
       // A disposed backend may still report while its last forward winds down.
-      onState: (state) => this.backend === backend && this.setEngineState(state),
+      onState: (state) => {
+        if (backend !== undefined && this.backend === backend) this.setEngineState(state);
+      },
+      onDocumentError: (docPath, err) => {
+        if (backend !== undefined && this.backend === backend) this.documentErrors.fire({ path: docPath, error: err });
+      },
+      onCrash: (err) => {
+        if (backend === undefined || this.backend !== backend) return;
+        // A dead backend cannot complete: let it go, say why once, and wait for the user to
+        // change the model settings (as after a failed load) instead of restarting per keystroke.
+        this.unloadModel();
+        this.loadFailed = true;
+        this.setEngineState({ kind: 'error', message: errorMessage(err) });
+        this.reportError(err);
+      },
     });
-    this.backend = backend;
-    this.pushModelCleanup({ dispose: () => backend.dispose() });
+    const created = backend;
+    this.backend = created;
+    this.pushModelCleanup({ dispose: () => created.dispose() });
+    return created;
+  }
+
+  /** Loads the backend's model; resolves to the backend, or undefined when it failed or was unloaded. */
+  private async load(backend: CompletionBackend): Promise<CompletionBackend | undefined> {
+    const modelDir = this.modelDir;
+    // Aborted when the model scope goes: stops waiting for a load nobody wants any more.
+    const abort = new AbortController();
     this.pushModelCleanup({ dispose: () => abort.abort() });
-    this.backendEvents.fire(backend);
     this.setEngineState({ kind: 'loading', modelDir });
 
     const t0 = performance.now();

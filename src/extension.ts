@@ -3,6 +3,7 @@
 
 import * as vscode from 'vscode';
 import { CompletionService } from './completion/service';
+import { WorkerBackend } from './completion/worker/backend';
 import { Ctx } from './ctx';
 import { registerCommands } from './editor/commands';
 import { DocumentSync } from './editor/documentSync';
@@ -13,7 +14,12 @@ let ctx: Ctx | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   try {
-    ctx = new Ctx(context, (opts) => new CompletionService(opts));
+    // The service runs on a worker thread (dist/worker.js): a forward there never stalls the
+    // extension host's event loop, which every extension and the editor's UI requests share.
+    // SLIPSTREAM_IN_PROCESS=1 runs it on that loop instead, only so that bench/editor can show
+    // the difference side by side.
+    const inProcess = process.env.SLIPSTREAM_IN_PROCESS === '1';
+    ctx = new Ctx(context, (opts) => (inProcess ? new CompletionService(opts) : new WorkerBackend(opts)));
     const sync = ctx.pushCleanup(new DocumentSync(ctx));
     ctx.pushCleanup(new WorkspaceIndexer(ctx));
     registerCommands(ctx);

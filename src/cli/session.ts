@@ -102,10 +102,10 @@ export class SessionProtocol {
       const cursor = new LineIndex(text).offsetAt(line, col);
       around = { prefix: text.slice(0, cursor), suffix: text.slice(cursor) };
       const hit = this.completions.get(path, around.prefix, around.suffix);
-      if (hit) return cachedResult(hit.completion);
+      if (hit) return cachedResult(hit.completions);
     }
     const result: CompletionResult = await this.backend.complete({ path, line, col, maxTokens, options });
-    if (around && result.completion !== '') this.completions.put(path, around.prefix, around.suffix, result.completion);
+    if (around && result.completion !== '') this.completions.put(path, around.prefix, around.suffix, result.completions.length > 0 ? result.completions : [result.completion]);
     return { ...result };
   }
 
@@ -126,9 +126,9 @@ export async function runSession(input: Readable, output: Writable, backend: Ses
   }
 }
 
-function cachedResult(completion: string): Response {
+function cachedResult(completions: string[]): Response {
   const timings = { loadMs: 0, encodeMs: 0, firstTokenMs: 0, totalMs: 0, tokens: 0, tokensPerSecond: 0 };
-  return { completion, completions: [completion], timings, reusedTokens: 0, encodedTokens: 0, stopReason: 'stop', cached: true };
+  return { completion: completions[0], completions, timings, reusedTokens: 0, encodedTokens: 0, stopReason: 'stop', cached: true };
 }
 
 function str(req: { [key: string]: Json }, key: string, allowEmpty = false): string {

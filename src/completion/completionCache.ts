@@ -1,11 +1,14 @@
 // A small LRU of shown completions, keyed by (document, text before the cursor), so that typing
 // through a suggestion keeps showing its rest without running the model: if the user typed the
-// first characters of a cached completion, the rest is the answer.
+// first characters of a cached completion, the rest is the answer. Every alternative is kept
+// (best first), so the editor can still cycle through those the typed text agrees with.
 
 export interface CachedCompletion {
-  /** What remains to be shown after what the user typed. */
+  /** What remains to be shown of the best alternative the typed text agrees with. */
   completion: string;
-  /** Characters of the cached completion the user has typed since it was stored. */
+  /** The rests of every alternative the typed text agrees with, best first (completions[0] === completion). */
+  completions: string[];
+  /** Characters the user has typed since the entry was stored. */
   typed: number;
 }
 
@@ -14,7 +17,8 @@ interface Entry {
   prefix: string;
   /** Text after the cursor when stored; typing through a completion does not change it. */
   suffix: string;
-  completion: string;
+  /** Non-empty alternatives, best first. */
+  completions: string[];
 }
 
 export interface CompletionCacheOptions {
@@ -39,36 +43,37 @@ export class CompletionCache {
     return this.entries.length;
   }
 
-  /** Remembers a completion shown at (path, prefix). Empty completions are not stored. */
-  put(path: string, prefix: string, suffix: string, completion: string): void {
-    if (completion === '') return;
+  /** Remembers the alternatives shown at (path, prefix), best first. Empty ones are not stored. */
+  put(path: string, prefix: string, suffix: string, completions: string | readonly string[]): void {
+    const kept = (typeof completions === 'string' ? [completions] : [...completions]).filter((c) => c !== '');
+    if (kept.length === 0) return;
     this.entries = this.entries.filter((e) => e.path !== path || e.prefix !== prefix);
-    this.entries.push({ path, prefix, suffix: suffix.slice(0, this.suffixChars), completion });
+    this.entries.push({ path, prefix, suffix: suffix.slice(0, this.suffixChars), completions: kept });
     if (this.entries.length > this.capacity) this.entries.splice(0, this.entries.length - this.capacity);
   }
 
   /**
-   * The rest of a cached completion for the cursor at (prefix | suffix): an entry of the same
-   * document whose prefix plus the start of its completion is the current prefix, with the
-   * same text after the cursor. Fully typed completions give nothing.
+   * The rests of a cached entry for the cursor at (prefix | suffix): an entry of the same
+   * document whose prefix plus the start of one of its alternatives is the current prefix, with
+   * the same text after the cursor. Alternatives the typed text departs from, or typed in full,
+   * are left out; an entry with none left gives nothing.
    */
   get(path: string, prefix: string, suffix: string): CachedCompletion | undefined {
     const wantSuffix = suffix.slice(0, this.suffixChars);
-    let best: Entry | undefined;
+    let best: { entry: Entry; rests: string[] } | undefined;
     for (const e of this.entries) {
-      if (e.path !== path || e.suffix !== wantSuffix || prefix.length < e.prefix.length) continue;
-      const typed = prefix.length - e.prefix.length;
-      if (typed >= e.completion.length) continue;
-      if (!prefix.startsWith(e.prefix) || !e.completion.startsWith(prefix.slice(e.prefix.length))) continue;
+      if (e.path !== path || e.suffix !== wantSuffix || prefix.length < e.prefix.length || !prefix.startsWith(e.prefix)) continue;
+      const typed = prefix.slice(e.prefix.length);
+      const rests = e.completions.filter((c) => c.length > typed.length && c.startsWith(typed)).map((c) => c.slice(typed.length));
+      if (rests.length === 0) continue;
       // The longest stored prefix is the most recent request in this typing run.
-      if (!best || e.prefix.length > best.prefix.length) best = e;
+      if (!best || e.prefix.length > best.entry.prefix.length) best = { entry: e, rests };
     }
     if (!best) return undefined;
-    const hit = best;
+    const hit = best.entry;
     this.entries = this.entries.filter((e) => e !== hit);
     this.entries.push(hit);
-    const typed = prefix.length - best.prefix.length;
-    return { completion: best.completion.slice(typed), typed };
+    return { completion: best.rests[0], completions: best.rests, typed: prefix.length - hit.prefix.length };
   }
 
   /** Forgets a document's entries (closed, or changed away from the cursor). */

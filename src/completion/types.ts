@@ -134,7 +134,7 @@ export interface CompletionBackend {
   close(path: string): void;
   complete(req: CompletionRequest): Promise<CompletionResult>;
   /** Monitors: a workspace file for the symbol index (bounded; returns whether it was taken). */
-  addWorkspaceFile?(path: string, text: string, languageId?: string): boolean;
+  addWorkspaceFile?(path: string, text: string, languageId?: string): boolean | Promise<boolean>;
   removeWorkspaceFile?(path: string): void;
   /** Monitors: parses the workspace files added so far in short slices, until done or aborted. */
   indexWorkspace?(signal?: AbortSignal): Promise<number>;

@@ -69,7 +69,7 @@ export const DEFAULTS: Readonly<Settings> = {
   modelPath: '',
   maxTokens: 64,
   mode: 'auto',
-  debounceMs: 75,
+  debounceMs: 0,
   maxContextTokens: 2048,
   maxDocumentBytes: 1_000_000,
   maxDocumentLines: 20_000,

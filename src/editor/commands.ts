@@ -68,7 +68,7 @@ class LatencyReportProvider implements vscode.TextDocumentContentProvider, vscod
   constructor(private readonly ctx: Ctx) {}
 
   provideTextDocumentContent(): string {
-    return renderLatencyReport(this.ctx.latency.samples(), this.ctx.settings.latencyReportSize);
+    return renderLatencyReport(this.ctx.latency.samples(), this.ctx.settings.latencyReportSize, undefined, this.ctx.eventLoop.summary());
   }
 
   /** An open report tab shows the latest samples when the command runs again. */

@@ -29,6 +29,7 @@ export class DocumentSync implements vscode.Disposable {
       vscode.workspace.onDidCloseTextDocument((doc) => this.closed(doc)),
       vscode.window.onDidChangeActiveTextEditor(() => this.showActiveNote()),
       ctx.onDidCreateBackend((backend) => ctx.pushModelCleanup(this.attach(backend))),
+      ctx.onDidLoseDocument(({ path, error }) => this.lost(path, error)),
       // Languages or limits may have changed: every open document is classified again.
       ctx.onDidChangeSettings(() => this.resync()),
     );
@@ -132,6 +133,14 @@ export class DocumentSync implements vscode.Disposable {
       this.openInBackend(doc);
     }
     if (doc === vscode.window.activeTextEditor?.document && now.kind !== known?.kind) this.showActiveNote();
+  }
+
+  /** The backend could not apply an update (it reported so later): replace its copy. */
+  private lost(key: string, error: Error): void {
+    this.ctx.reportError(error);
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+    this.closeInBackend(key);
+    if (doc && this.eligibility.get(key)?.kind === 'eligible') this.openInBackend(doc);
   }
 
   private closed(doc: vscode.TextDocument): void {

@@ -2,6 +2,7 @@
 // Pure (no `vscode`): samples are built from a CompletionResult and rendered to Markdown.
 
 import type { CompletionResult } from '../completion/types';
+import type { LoopDelay } from './eventLoop';
 
 export interface LatencySample {
   /** Wall-clock time the completion finished, epoch ms. */
@@ -22,11 +23,13 @@ export interface LatencySample {
   stopReason: CompletionResult['stopReason'];
   /** Non-empty alternatives offered (VS Code cycles through them). */
   alternatives: number;
+  /** Longest the extension host's event loop was held up while this completion ran, ms. */
+  eventLoopMaxMs?: number;
 }
 
-export function sampleFrom(result: CompletionResult, file: string, at: number): LatencySample {
+export function sampleFrom(result: CompletionResult, file: string, at: number, loop?: LoopDelay): LatencySample {
   const t = result.timings;
-  return {
+  const sample: LatencySample = {
     at,
     file,
     loadMs: t.loadMs,
@@ -42,6 +45,8 @@ export function sampleFrom(result: CompletionResult, file: string, at: number): 
     stopReason: result.stopReason,
     alternatives: result.completions.filter((c) => c !== '').length,
   };
+  if (loop) sample.eventLoopMaxMs = loop.maxMs;
+  return sample;
 }
 
 /** Fixed-capacity history, newest last. Shrinking the capacity drops the oldest samples. */
@@ -125,8 +130,13 @@ export function renderLatencyReport(
   samples: readonly LatencySample[],
   capacity: number,
   clock: (epochMs: number) => string = formatClock,
+  loop?: LoopDelay & { completions: number },
 ): string {
   const lines: string[] = ['# Slipstream latency report', ''];
+  // Over every completion since activation, not only the ones listed.
+  const loopLine = loop && loop.completions > 0
+    ? [`- extension host event loop while completing (${loop.completions} completions): p99 ${loop.p99Ms.toFixed(1)} ms, max ${loop.maxMs.toFixed(1)} ms late`]
+    : [];
   if (samples.length === 0) {
     lines.push('No completions yet. Type in a file of an enabled language, or run **Slipstream: Trigger Completion**.', '');
     return lines.join('\n');
@@ -143,6 +153,7 @@ export function renderLatencyReport(
     `- first token: median ${formatMs(median(firsts))}`,
     rates.length > 0 ? `- decode: median ${formatRate(median(rates))} tok/s` : '- decode: no tokens generated',
     `- prompt tokens reused / encoded: ${reused} / ${encoded}`,
+    ...loopLine,
   );
   // Tokens each verification forward yielded (accepted drafts + the model's own next token); 1 = no gain.
   const accepted = samples.flatMap((s) => (s.acceptedPerForward === undefined ? [] : [s.acceptedPerForward]));
@@ -150,9 +161,11 @@ export function renderLatencyReport(
   lines.push('');
   const speculation = accepted.length > 0;
   const monitors = samples.some((s) => s.monitorInterventions !== undefined);
+  const looped = samples.some((s) => s.eventLoopMaxMs !== undefined);
   const head = ['time', 'file', 'encode ms', 'first token ms', 'total ms', 'tokens', 'tok/s', 'reused / encoded'];
   if (speculation) head.push('accepted / forward');
   if (monitors) head.push('monitor fixes');
+  if (looped) head.push('loop max ms');
   head.push('alternatives', 'stop');
   const rows: string[][] = [];
   for (let i = samples.length - 1; i >= 0; i--) {
@@ -169,6 +182,7 @@ export function renderLatencyReport(
     ];
     if (speculation) row.push(s.acceptedPerForward === undefined ? '–' : s.acceptedPerForward.toFixed(2));
     if (monitors) row.push(s.monitorInterventions === undefined ? '–' : String(s.monitorInterventions));
+    if (looped) row.push(s.eventLoopMaxMs === undefined ? '–' : s.eventLoopMaxMs.toFixed(0));
     row.push(String(s.alternatives), s.stopReason);
     rows.push(row);
   }

@@ -54,7 +54,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     if (cached) {
       // The model run still in flight was for an earlier keystroke of this same suggestion.
       this.gate.cancel();
-      return [insertAt(cached.completion, position)];
+      return cached.completions.map((text) => insertAt(text, position));
     }
 
     const cancel = abortOnCancel(token);
@@ -67,6 +67,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
       cancel.dispose();
       return undefined;
     }
+    const watchLoop = this.ctx.eventLoop.begin();
     try {
       const backend = await this.ctx.readyBackend();
       if (!backend || ticket.signal.aborted || !this.sync.isOpen(document)) return undefined;
@@ -86,15 +87,16 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
         return undefined;
       }
 
-      this.ctx.recordCompletion(sampleFrom(result, vscode.workspace.asRelativePath(document.uri, false), Date.now()));
+      this.ctx.recordCompletion(sampleFrom(result, vscode.workspace.asRelativePath(document.uri, false), Date.now(), watchLoop()));
       const texts = alternatives(result);
       if (texts.length === 0) return undefined;
-      this.cache.put(path, prefix, suffix, texts[0]);
+      this.cache.put(path, prefix, suffix, texts);
       return texts.map((text) => insertAt(text, position));
     } catch (err) {
       this.ctx.reportError(err, ticket.signal);
       return undefined;
     } finally {
+      watchLoop();
       ticket.release();
       cancel.dispose();
     }

@@ -107,6 +107,7 @@ export function latencyTable(s: LatencySample): string {
   if (s.acceptedPerForward !== undefined) rows.push(['speculation', `${s.acceptedPerForward.toFixed(2)} accepted / forward`]);
   if (s.monitorInterventions !== undefined) rows.push(['monitor interventions', String(s.monitorInterventions)]);
   if (s.alternatives > 1) rows.push(['alternatives', String(s.alternatives)]);
+  if (s.eventLoopMaxMs !== undefined) rows.push(['extension host loop, max late', `${Math.round(s.eventLoopMaxMs)} ms`]);
   rows.push(['stop', s.stopReason]);
   return ['| last completion | |', '| --- | ---: |', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
 }
@@ -123,6 +124,7 @@ export function latencyLabel(s: LatencySample): string {
   ];
   if (s.acceptedPerForward !== undefined) parts.push(`${s.acceptedPerForward.toFixed(2)} accepted per forward`);
   if (s.monitorInterventions !== undefined) parts.push(`${s.monitorInterventions} monitor interventions`);
+  if (s.eventLoopMaxMs !== undefined) parts.push(`extension host event loop at most ${Math.round(s.eventLoopMaxMs)} ms late`);
   return parts.join(', ');
 }
 

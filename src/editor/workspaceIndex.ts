@@ -71,7 +71,7 @@ export class WorkspaceIndexer implements vscode.Disposable {
     const reread = (uri: vscode.Uri): void => {
       void this.read(uri, abort.signal).then(async (text) => {
         if (text === undefined || abort.signal.aborted) return;
-        backend.addWorkspaceFile(uri.toString(), text);
+        await backend.addWorkspaceFile(uri.toString(), text);
         await backend.indexWorkspace(abort.signal);
       }, (err: unknown) => this.ctx.log.warn(`workspace index: ${uri.toString()}: ${String(err)}`));
     };
@@ -101,7 +101,7 @@ export class WorkspaceIndexer implements vscode.Disposable {
     for (const uri of uris) {
       if (signal.aborted) return;
       const text = await this.read(uri, signal);
-      if (text !== undefined && backend.addWorkspaceFile(uri.toString(), text)) taken++;
+      if (text !== undefined && (await backend.addWorkspaceFile(uri.toString(), text))) taken++;
       await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
     }
     const parsed = await backend.indexWorkspace(signal);

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { bootstrap, bootstrapMean, editSimilarity, lcg, levenshtein, meanNormalCi, median, pairedDifference, pairedMeanDiff, pairedProportions, quantile, rankQuantile, wilson } from '../../../bench/stats';
+import { bootstrap, bootstrapMean, bootstrapQuantile, editSimilarity, lcg, levenshtein, meanNormalCi, median, medianDifference, pairedDifference, pairedMeanDiff, pairedProportions, quantile, rankQuantile, wilson } from '../../../bench/stats';
 
 /** Textbook recursive edit distance, for short strings only. */
 function naiveDistance(a: string, b: string): number {
@@ -105,5 +105,21 @@ describe('bench/stats', () => {
     const same = pairedProportions(a, a);
     assert.equal(same.diff, 0);
     assert.ok(same.ci[0] < 0 && same.ci[1] > 0, 'no discordant pairs still leaves an interval');
+  });
+
+  it('quantiles interpolate; their bootstrap intervals and the median difference are deterministic and sensible', () => {
+    assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
+    assert.equal(quantile([5, 1, 3], 0), 1);
+    assert.equal(quantile([5, 1, 3], 1), 5);
+    assert.ok(Number.isNaN(quantile([], 0.5)));
+    const xs = Array.from({ length: 60 }, (_, i) => 100 + ((i * 37) % 50));
+    const ci = bootstrapQuantile(xs, 0.5);
+    assert.deepEqual(bootstrapQuantile(xs, 0.5), ci);
+    assert.ok(ci[0] <= median(xs) && median(xs) <= ci[1], `${ci} vs ${median(xs)}`);
+    assert.deepEqual(bootstrapQuantile([7, 7, 7], 0.9), [7, 7]);
+    const d = medianDifference(xs.map((x) => x + 40), xs);
+    assert.equal(d.diff, 40);
+    assert.ok(d.ci95[0] > 0 && d.ci95[0] <= 40 && d.ci95[1] >= 40, `${d.ci95}`);
+    assert.ok(Number.isNaN(medianDifference([], xs).diff));
   });
 });

@@ -5,8 +5,8 @@ import { CompletionCache } from '../../../src/completion/completionCache';
 test('typing through a shown completion returns the rest', () => {
   const c = new CompletionCache();
   c.put('a.py', 'x = ', '\n', 'foo(1)');
-  assert.deepEqual(c.get('a.py', 'x = ', '\n'), { completion: 'foo(1)', typed: 0 });
-  assert.deepEqual(c.get('a.py', 'x = fo', '\n'), { completion: 'o(1)', typed: 2 });
+  assert.deepEqual(c.get('a.py', 'x = ', '\n'), { completion: 'foo(1)', completions: ['foo(1)'], typed: 0 });
+  assert.deepEqual(c.get('a.py', 'x = fo', '\n'), { completion: 'o(1)', completions: ['o(1)'], typed: 2 });
   // Typed something else, typed it all, other document, changed suffix: no hit.
   assert.equal(c.get('a.py', 'x = fa', '\n'), undefined);
   assert.equal(c.get('a.py', 'x = foo(1)', '\n'), undefined);
@@ -28,4 +28,17 @@ test('the most specific entry wins; LRU evicts the oldest; forget drops a docume
   assert.equal(c.get('b', 'qy', '')?.completion, 'y');
   c.put('b', 'r', '', '');
   assert.equal(c.size, 1, 'empty completions are not stored');
+});
+
+test('every alternative is kept; typing keeps those it agrees with, best first', () => {
+  const c = new CompletionCache();
+  c.put('a.py', 'x = ', '\n', ['foo(1)', 'bar()', 'foo_bar', '', 'fo']);
+  assert.deepEqual(c.get('a.py', 'x = ', '\n'), { completion: 'foo(1)', completions: ['foo(1)', 'bar()', 'foo_bar', 'fo'], typed: 0 });
+  // 'fo' is typed in full: it is gone; 'bar()' disagrees.
+  assert.deepEqual(c.get('a.py', 'x = fo', '\n'), { completion: 'o(1)', completions: ['o(1)', 'o_bar'], typed: 2 });
+  // Only a lesser alternative agrees: it becomes the answer.
+  assert.deepEqual(c.get('a.py', 'x = b', '\n'), { completion: 'ar()', completions: ['ar()'], typed: 1 });
+  assert.equal(c.get('a.py', 'x = q', '\n'), undefined);
+  c.put('a.py', 'y = ', '\n', ['', '']);
+  assert.equal(c.get('a.py', 'y = ', '\n'), undefined, 'nothing but empty alternatives is not stored');
 });

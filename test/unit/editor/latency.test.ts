@@ -114,3 +114,16 @@ test('speculation and monitor columns appear only when some completion has them'
   const two = renderLatencyReport([sampleFrom(result({ acceptedPerForward: 2 }), 'a.py', at(0)), sampleFrom(result({ acceptedPerForward: 3.5 }), 'a.py', at(1))], 5, clock);
   assert.match(two, /^- speculation: mean 2\.75 accepted tokens per forward \(2 completions\)$/m);
 });
+
+test('the extension host event loop: a column per completion and a summary line over all of them', () => {
+  const loop = { count: 40, p50Ms: 0.1, p99Ms: 3.2, maxMs: 7.9 };
+  const samples = [sampleFrom(result(), 'a.py', at(0), loop), sampleFrom(result(), 'a.py', at(1))];
+  assert.equal(samples[0].eventLoopMaxMs, 7.9);
+  assert.equal(samples[1].eventLoopMaxMs, undefined);
+  const md = renderLatencyReport(samples, 5, clock, { ...loop, completions: 2 });
+  assert.match(md, /^- extension host event loop while completing \(2 completions\): p99 3\.2 ms, max 7\.9 ms late$/m);
+  assert.match(md, /\| alternatives \| stop +\|/);
+  assert.match(md, /\| loop max ms \|/);
+  assert.match(md, /\| +8 \| +2 \| eos +\|/);
+  assert.doesNotMatch(renderLatencyReport(samples, 5, clock, { ...loop, count: 0, completions: 0 }), /event loop while completing/);
+});
