@@ -54,7 +54,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     if (cached) {
       // The model run still in flight was for an earlier keystroke of this same suggestion.
       this.gate.cancel();
-      return [insertAt(cached.completion, position)];
+      return cached.completions.map((text) => insertAt(text, position));
     }
 
     const cancel = abortOnCancel(token);
@@ -89,7 +89,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
       this.ctx.recordCompletion(sampleFrom(result, vscode.workspace.asRelativePath(document.uri, false), Date.now()));
       const texts = alternatives(result);
       if (texts.length === 0) return undefined;
-      this.cache.put(path, prefix, suffix, texts[0]);
+      this.cache.put(path, prefix, suffix, texts);
       return texts.map((text) => insertAt(text, position));
     } catch (err) {
       this.ctx.reportError(err, ticket.signal);

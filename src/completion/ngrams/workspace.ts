@@ -16,12 +16,13 @@
 //   - workspace text waiting to be tokenized: at most maxPendingChars (default 8 M characters).
 // So about 4 × 6.6 + 4 + 16 ≈ 46 MB at the very most with the defaults, typically far less.
 //
-// Workspace files are tokenized in the background (ingest(), short time slices); the token
-// lists persist through NgramStore, so a restart only tokenizes files that changed.
+// Workspace files and newly opened documents are tokenized in the background (ingest(), short
+// time slices, started by itself once the tokenizer is attached); the token lists persist
+// through NgramStore, so a restart only tokenizes files that changed.
 
 import type { TokenizerLike } from '../../engine/types';
 import type { NgramModel } from '../../decoding/superposed/types';
-import { applyChange, LineIndex } from '../documentText';
+import { applyChange, applyEdits, LineIndex } from '../documentText';
 import { SegmentTokens } from '../pie/segmentTokens';
 import type { DocumentEdit } from '../types';
 import { NgramCounts, DEFAULT_MAX_ORDER } from './counts';
@@ -35,6 +36,8 @@ export interface WorkspaceNgramsOptions {
   maxTokens?: number;
   maxDocumentTokens?: number;
   maxPendingChars?: number;
+  /** Open documents up to this size are followed edit by edit (default 200 000 characters). */
+  maxOpenChars?: number;
   /** Folder of the persisted token lists; undefined = memory only. */
   stateDir?: string;
   log?: NgramStoreLog;
@@ -55,6 +58,13 @@ interface Entry {
   stamp: number;
 }
 
+interface Pending {
+  text: string;
+  languageId: string;
+  /** An open document (kept current by edits once tokenized) rather than a workspace file. */
+  open: boolean;
+}
+
 interface Table {
   counts: NgramCounts;
   model: InterpolatedNgrams;
@@ -66,7 +76,9 @@ export class WorkspaceNgrams {
   private readonly tables = new Map<string, Table>();
   private readonly entries = new Map<string, Entry>();
   /** Workspace files waiting for the tokenizer, by path. */
-  private readonly pending = new Map<string, { text: string; languageId: string }>();
+  private readonly pending = new Map<string, Pending>();
+  private running = false;
+  private disposed = false;
   private pendingChars = 0;
   private heldTokens = 0;
   private stamp = 0;
@@ -85,6 +97,7 @@ export class WorkspaceNgrams {
       maxTokens: opts.maxTokens ?? 1_000_000,
       maxDocumentTokens: opts.maxDocumentTokens ?? 200_000,
       maxPendingChars: opts.maxPendingChars ?? 8_000_000,
+      maxOpenChars: opts.maxOpenChars ?? 200_000,
       saveDelayMs: opts.saveDelayMs ?? 30_000,
       sliceMs: opts.sliceMs ?? 8,
       stateDir: opts.stateDir,
@@ -122,6 +135,7 @@ export class WorkspaceNgrams {
       if (!this.entries.has(r.path) && !this.pending.has(r.path)) this.put(r.path, r.languageId, r.tokens, r.textHash, undefined);
       this.stored.set(r.path, r);
     }
+    this.schedule();
   }
 
   /** The counts for a language (undefined when nothing of that language was counted). */
@@ -137,25 +151,24 @@ export class WorkspaceNgrams {
     return this.tables.get(languageId)?.counts;
   }
 
-  /** An open document (or a re-open with new text): counted now, then kept current by edit(). */
+  /**
+   * An open document (or a re-open with new text): tokenized by the background ingest, then kept
+   * current by edit(). A document over maxOpenChars is counted like a workspace file (its start).
+   */
   open(path: string, text: string, languageId: string): void {
-    const tok = this.tokenizer;
     this.dropPending(path);
-    if (!tok) {
-      this.queue(path, text, languageId);
-      return;
-    }
-    const segment = new SegmentTokens(tok, text);
-    this.put(path, languageId, Int32Array.from(segment.tokens.slice(0, this.opts.maxDocumentTokens)), textHash(text), { segment, lines: new LineIndex(text) });
+    const e = this.entries.get(path);
+    if (e) e.open = undefined;
+    this.queue(path, text, languageId, true);
   }
 
   /** Edits of an open document, as the service receives them. */
   edit(path: string, edits: readonly DocumentEdit[]): void {
     const e = this.entries.get(path);
     if (!e?.open) {
-      // Not countable yet (no tokenizer): the pending text follows the edits.
+      // Not tokenized yet: the pending text follows the edits.
       const p = this.pending.get(path);
-      if (p) this.queue(path, applyChange(new LineIndex(p.text), edits).text, p.languageId);
+      if (p?.open) this.queue(path, applyEdits(p.text, edits), p.languageId, true);
       return;
     }
     const { text, index, offsets } = applyChange(e.open.lines, edits);
@@ -169,12 +182,21 @@ export class WorkspaceNgrams {
   close(path: string): void {
     const e = this.entries.get(path);
     if (e) e.open = undefined;
+    const p = this.pending.get(path);
+    if (p) p.open = false;
+  }
+
+  /** Stops the background ingest (the service is going). */
+  dispose(): void {
+    this.disposed = true;
+    this.pending.clear();
+    this.pendingChars = 0;
   }
 
   /** A workspace file (new or changed): counted by the next ingest(). Returns whether it was taken. */
   addFile(path: string, text: string, languageId: string): boolean {
-    if (this.entries.get(path)?.open) return true; // the open document is the newer text
-    return this.queue(path, text, languageId);
+    if (this.entries.get(path)?.open || this.pending.get(path)?.open) return true; // the open document is the newer text
+    return this.queue(path, text, languageId, false);
   }
 
   removeFile(path: string): void {
@@ -183,15 +205,15 @@ export class WorkspaceNgrams {
     if (e && !e.open) this.drop(e);
   }
 
-  /** Tokenizes and counts the pending workspace files in time slices; resolves with how many. */
+  /** Tokenizes and counts what is pending (files, newly opened documents) in time slices; resolves with how many. */
   async ingest(signal?: AbortSignal): Promise<number> {
     let n = 0;
-    while (this.pending.size > 0 && this.tokenizer && !signal?.aborted) {
+    while (this.pending.size > 0 && this.tokenizer && !signal?.aborted && !this.disposed) {
       const t0 = performance.now();
       while (this.pending.size > 0 && performance.now() - t0 < this.opts.sliceMs) {
-        const [path, p] = this.pending.entries().next().value as [string, { text: string; languageId: string }];
+        const [path, p] = this.pending.entries().next().value as [string, Pending];
         this.dropPending(path);
-        this.countFile(path, p.text, p.languageId);
+        this.count(path, p);
         n++;
       }
       await new Promise((resolve) => setImmediate(resolve));
@@ -204,24 +226,45 @@ export class WorkspaceNgrams {
     return this.store.flush();
   }
 
-  private countFile(path: string, text: string, languageId: string): void {
+  private count(path: string, p: Pending): void {
     const tok = this.tokenizer;
-    if (!tok || this.entries.get(path)?.open) return;
-    const hash = textHash(text);
+    if (!tok) return;
+    const hash = textHash(p.text);
+    if (p.open && p.text.length <= this.opts.maxOpenChars) {
+      const segment = new SegmentTokens(tok, p.text);
+      this.put(path, p.languageId, Int32Array.from(segment.tokens.slice(0, this.opts.maxDocumentTokens)), hash, { segment, lines: new LineIndex(p.text) });
+      return;
+    }
+    if (this.entries.get(path)?.open) return;
     const known = this.entries.get(path);
-    if (known && known.textHash === hash && known.languageId === languageId) return;
+    if (known && known.textHash === hash && known.languageId === p.languageId) return;
     const stored = this.stored.get(path);
-    const tokens = stored && stored.textHash === hash ? stored.tokens : Int32Array.from(encodePrefix(tok, text, this.opts.maxDocumentTokens));
+    const tokens = stored && stored.textHash === hash ? stored.tokens : Int32Array.from(encodePrefix(tok, p.text, this.opts.maxDocumentTokens));
     this.stored.delete(path);
-    this.put(path, languageId, tokens, hash, undefined);
+    this.put(path, p.languageId, tokens, hash, undefined);
   }
 
-  private queue(path: string, text: string, languageId: string): boolean {
+  private queue(path: string, text: string, languageId: string, open: boolean): boolean {
     const before = this.pending.get(path)?.text.length ?? 0;
     if (this.pendingChars - before + text.length > this.opts.maxPendingChars) return false;
-    this.pending.set(path, { text, languageId });
+    this.pending.set(path, { text, languageId, open });
     this.pendingChars += text.length - before;
+    this.schedule();
     return true;
+  }
+
+  /** Runs ingest() in the background once the tokenizer is there. */
+  private schedule(): void {
+    if (this.running || !this.tokenizer || this.disposed) return;
+    this.running = true;
+    setImmediate(() => {
+      void this.ingest()
+        .catch((e: unknown) => this.opts.log?.warn(`n-grams: ${e instanceof Error ? e.message : String(e)}`))
+        .finally(() => {
+          this.running = false;
+          if (this.pending.size > 0) this.schedule();
+        });
+    });
   }
 
   private dropPending(path: string): void {

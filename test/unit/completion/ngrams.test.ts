@@ -112,12 +112,14 @@ test('InterpolatedNgrams mixes the orders whose context was seen, renormalised, 
 test('WorkspaceNgrams: open documents follow their edits, files are ingested, counts equal brute force per language', async () => {
   const ws = new WorkspaceNgrams({ maxOrder: 4 });
   ws.open('a.py', FIXTURES[0], 'python'); // before the tokenizer: pending
+  let a = applyEdits(FIXTURES[0], [{ start: [0, 0], end: [0, 0], text: '# pending edit\n' }]);
+  ws.edit('a.py', [{ start: [0, 0], end: [0, 0], text: '# pending edit\n' }]);
   await ws.attach(tok, 1);
-  ws.open('a.py', FIXTURES[0], 'python');
   assert.ok(ws.addFile('b.c', FIXTURES[1], 'c'));
   assert.ok(ws.addFile('c.py', FIXTURES[2], 'python'));
-  assert.equal(await ws.ingest(), 2);
-  let a = FIXTURES[0];
+  assert.ok(ws.addFile('a.py', 'ignored: the open document is newer', 'python'));
+  await ws.ingest();
+  assert.equal(ws.documents, 3);
   const rnd = mulberry32(11);
   for (let i = 0; i < 30; i++) {
     const lines = a.split('\n').length;
@@ -171,6 +173,7 @@ test('WorkspaceNgrams keeps within maxTokens by dropping the oldest workspace fi
   const ws = new WorkspaceNgrams({ maxOrder: 3, maxTokens: 3000 });
   await ws.attach(tok, 1);
   ws.open('open.py', FIXTURES[0].slice(0, 1500), 'python');
+  await ws.ingest();
   for (let i = 0; i < 5; i++) ws.addFile(`f${i}.py`, FIXTURES[2].slice(i * 500, i * 500 + 800), 'python');
   await ws.ingest();
   assert.ok(ws.tokens <= 3000, `${ws.tokens} tokens held`);
