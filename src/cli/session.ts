@@ -172,7 +172,7 @@ const ENUMS: Record<string, readonly string[]> = {
   speculation: ['off', 'copyspec', 'recycling', 'auto'],
   mode: ['line', 'block', 'auto'],
   promptLayout: ['psm', 'spm'],
-  draftMethod: ['chains', 'superposed'],
+  draftMethod: ['chains', 'superposed', 'independent', 'sampled'],
   draftFinish: ['exact', 'superposed'],
 };
 

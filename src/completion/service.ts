@@ -421,7 +421,9 @@ export class CompletionService implements CompletionBackend {
     if (k > 1) {
       // Several drafts (decoding/superposed/): the same processors (healing, monitors) per draft.
       if (speculation !== 'off') this.speculation ??= new Speculation(tokenizer, { stateDir: this.opts.speculationStateDir, log: this.log });
-      const drafter = speculation === 'off' ? undefined : await this.speculation?.laneDrafters(speculation, k);
+      // Drafts decoded together share each forward: their trees are planned as shares of it.
+      const together = req.options?.draftMethod !== 'independent' && req.options?.draftMethod !== 'sampled';
+      const drafter = speculation === 'off' ? undefined : await this.speculation?.laneDrafters(speculation, together ? k : 1);
       const languageId = doc.languageId ?? languageIdForPath(doc.path);
       const prompt = session.cache.tokens();
       const out = await multiDraftGenerate(model, session.cache, update.logits, config, {

@@ -3,6 +3,8 @@
 export type CacheMode = 'pie' | 'full' | 'prefix' | 'conflict';
 export type SpeculationMode = 'off' | 'copyspec' | 'recycling' | 'auto';
 
+export type DraftMethodOption = 'chains' | 'superposed' | 'independent' | 'sampled';
+
 /** Most drafts one request may ask for. */
 export const MAX_DRAFTS = 8;
 
@@ -23,9 +25,11 @@ export interface CompletionOptions {
   /**
    * How the drafts are decoded (decoding/superposed/): 'chains' (k exact chains from the k best
    * first tokens, decoded together; the default, chosen by bench/superposed) or 'superposed'
-   * (Superposed Decoding). For comparisons; the product leaves it unset.
+   * (Superposed Decoding); 'independent' (the same chains one after another) and 'sampled' (k
+   * sampled runs, temperature 0.8) are the baselines bench/superposed compares with. For
+   * comparisons; the product leaves it unset.
    */
-  draftMethod?: 'chains' | 'superposed';
+  draftMethod?: DraftMethodOption;
   /** 'superposed' only: 'exact' (verify and finish each draft exactly, default) or 'superposed' (the paper's way to the end). */
   draftFinish?: 'exact' | 'superposed';
   /** Monitor-guided decoding (default true). */

@@ -7,6 +7,11 @@
 //   chains      k exact chains from the k best first tokens, decoded together (forest.ts: one
 //               forward of one row — or one speculative tree — per chain per step). The first
 //               chain is exactly greedy decoding.
+// Baselines for bench/superposed (what k drafts cost without sharing a pass):
+//   independent the same k chains, decoded one after another (k greedy runs).
+//   sampled     k runs one after another, every token sampled at `temperature` (default 0.8)
+//               from a seeded generator; with speculation the walk stays exact sampling (each
+//               token is drawn from the exact distribution given its prefix).
 //
 // Which one the product uses is decided by bench/superposed (see bench/results/superposed.md):
 // the service asks for DEFAULT_DRAFT_METHOD.
@@ -18,14 +23,16 @@ import type { GenerateOptions, StepModel } from '../generate';
 import type { GenerationConfig } from '../generationConfig';
 import { greedyChooser } from '../sampling';
 import type { Drafter } from '../speculation/verify';
-import { decodeLanes, Lane, type ForestContext, type ForestStats } from './forest';
+import { applyLogitsProcessors, type LogitsProcessor } from '../logitsProcessors';
+import type { TokenChooser } from '../sampling';
+import { decodeLanes, Lane, logProbOf, type ForestContext, type ForestStats } from './forest';
 import { seedTokens, superposedDrafts, SUPERPOSED_DEFAULTS, verifyDrafts, type SuperposedOptions } from './superposed';
 import type { Draft } from './types';
 
 export type { NgramModel, Draft } from './types';
 export { SUPERPOSED_DEFAULTS } from './superposed';
 
-export type DraftMethod = 'superposed' | 'chains';
+export type DraftMethod = 'superposed' | 'chains' | 'independent' | 'sampled';
 export type DraftFinish = 'exact' | 'superposed';
 
 /** The method the product runs (chosen by bench/superposed). */
@@ -42,6 +49,9 @@ export interface MultiDraftOptions extends GenerateOptions, Omit<SuperposedOptio
   keepRank?: number;
   /** A fresh speculative drafter per draft (undefined: plain one-row steps). */
   drafter?: () => Drafter;
+  /** 'sampled' only: temperature (default 0.8) and generator seed (default 1). */
+  temperature?: number;
+  seed?: number;
 }
 
 export interface MultiDraftResult {
@@ -77,16 +87,29 @@ export async function multiDraftGenerate(model: StepModel, cache: KvCache, first
 
   try {
     if (signal?.aborted) return cancelled();
-    if (method === 'chains') {
+    if (method === 'chains' || method === 'independent') {
       const seeds = seedTokens(firstLogits, processors, k, fc.base, endIds);
       const lanes = seeds.tokens.map((t, i) => {
         const lane = newLane();
         lane.push(t, seeds.logps[i]);
         return lane;
       });
-      if (!(await decodeLanes(fc, lanes, chooser, stats))) return cancelled();
+      const groups = method === 'chains' ? [lanes] : lanes.map((l) => [l]);
+      for (const g of groups) if (!(await decodeLanes(fc, g, chooser, stats))) return cancelled();
       const [first, ...rest] = lanes.map(toDraft);
       return { drafts: distinct([first, ...rest.sort(byLogp)]), cancelled: false, ...stats };
+    }
+    if (method === 'sampled') {
+      const sample = samplingChooser(processors, options.temperature ?? 0.8, mulberry32(options.seed ?? 1));
+      const lanes: Lane[] = [];
+      for (let i = 0; i < k; i++) {
+        const lane = newLane();
+        lanes.push(lane);
+        const row = firstLogits.slice();
+        const t = sample(row, { position: fc.base, generated: [] });
+        if (lane.push(t, logProbOf(row, t)) && !(await decodeLanes(fc, [lane], sample, stats))) return cancelled();
+      }
+      return { drafts: distinct(lanes.map(toDraft).sort(byLogp)), cancelled: false, ...stats };
     }
 
     const finish = options.finish ?? 'exact';
@@ -124,4 +147,41 @@ function distinct(drafts: Draft[]): Draft[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Samples from softmax(logits / temperature) after the processors; the row is left holding
+ * the processed logits (the lane's log-probability is taken from it, at temperature 1).
+ */
+function samplingChooser(processors: readonly LogitsProcessor[], temperature: number, rand: () => number): TokenChooser {
+  if (!(temperature > 0)) throw new RangeError(`temperature must be positive, got ${temperature}`);
+  return (logits, ctx) => {
+    applyLogitsProcessors(processors, logits, ctx);
+    let max = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+    if (max === Number.NEGATIVE_INFINITY) throw new Error(`every token is masked at position ${ctx.position}`);
+    let sum = 0;
+    for (let i = 0; i < logits.length; i++) sum += Math.exp((logits[i] - max) / temperature);
+    let u = rand() * sum;
+    let last = -1;
+    for (let i = 0; i < logits.length; i++) {
+      if (logits[i] === Number.NEGATIVE_INFINITY) continue;
+      last = i;
+      u -= Math.exp((logits[i] - max) / temperature);
+      if (u <= 0) return i;
+    }
+    return last;
+  };
+}
+
+/** A small seeded generator (mulberry32), so sampled baselines repeat exactly. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

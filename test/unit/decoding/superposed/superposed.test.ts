@@ -72,6 +72,13 @@ async function checkModel(model: CacheModel, tokenizer: TokenizerLike, prompt: n
     assert.deepEqual(chains.drafts[0].tokens, greedy.tokens, 'chains: the first is greedy');
     assert.deepEqual(spec3.drafts.map((d) => d.tokens), chains.drafts.map((d) => d.tokens), 'speculation changes nothing');
     assert.ok(spec3.forwards <= chains.forwards);
+    const independent = await run({ method: 'independent' });
+    assert.deepEqual(independent.drafts.map((d) => d.tokens), chains.drafts.map((d) => d.tokens), 'one after another: the same chains');
+    assert.ok(independent.forwards >= chains.forwards);
+    const sampled = await run({ method: 'sampled', seed: 5 });
+    const again = await run({ method: 'sampled', seed: 5 });
+    assert.deepEqual(sampled.drafts.map((d) => d.tokens), again.drafts.map((d) => d.tokens), 'seeded sampling repeats');
+    assert.ok(sampled.drafts.length >= 1 && sampled.drafts.length <= 3);
     const firsts = new Set(chains.drafts.map((d) => d.tokens[0]));
     assert.equal(firsts.size, chains.drafts.length, 'chains start with distinct tokens');
     for (const d of chains.drafts) {
