@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { listBenches, runBench } from '../../bench/run';
 import { CompletionService } from '../completion/service';
 import type { CompletionResult, SpeculationMode } from '../completion/types';
+import { MAX_DRAFTS } from '../completion/types';
 import { graphCacheDir, MissingModelError, resolveModelDir } from './paths';
 import { runSession } from './session';
 
@@ -40,8 +41,11 @@ Commands:
       --layout L           psm | spm: fill-in-the-middle part order (default: the model's own, spm for the embedded one)
       --speculation S      off | copyspec | recycling | auto (default auto): lossless
                            speculative decoding (same completion, fewer forwards)
-      --json               Print {completion, timings, reusedTokens, encodedTokens, stopReason,
-                           monitorInterventions, acceptedPerForward}
+      --drafts N           Alternative completions, 1 to 8 (default 1 = greedy only); the
+                           JSON answer lists them in "completions", best first
+      --draft-method M     chains | superposed (default chains): how the drafts are decoded
+      --json               Print {completion, completions, timings, reusedTokens, encodedTokens,
+                           stopReason, monitorInterventions, acceptedPerForward}
 
   session                  JSON lines on stdin/stdout, one response per request:
                              {"op":"open","path","text"}
@@ -164,6 +168,8 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     'no-token-healing': { type: 'boolean' },
     layout: { type: 'string' },
     speculation: { type: 'string' },
+    drafts: { type: 'string' },
+    'draft-method': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -183,6 +189,11 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
     throw new UsageError(`--speculation takes ${SPECULATION_MODES.join(', ')}, got ${JSON.stringify(speculation)}`);
   }
 
+  const drafts = positiveInt(values.drafts, '--drafts');
+  if (drafts !== undefined && drafts > MAX_DRAFTS) throw new UsageError(`--drafts takes 1 to ${MAX_DRAFTS}, got ${drafts}`);
+  const draftMethod = values['draft-method'];
+  if (draftMethod !== undefined && draftMethod !== 'chains' && draftMethod !== 'superposed') throw new UsageError(`--draft-method takes chains or superposed, got ${JSON.stringify(draftMethod)}`);
+
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -200,13 +211,15 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
       line: line - 1,
       col: col - 1,
       maxTokens,
-      options: { mode, monitors: !values['no-monitors'], tokenHealing: !values['no-token-healing'], promptLayout: layout, speculation: speculation as SpeculationMode | undefined },
+      options: { mode, monitors: !values['no-monitors'], tokenHealing: !values['no-token-healing'], promptLayout: layout, speculation: speculation as SpeculationMode | undefined, drafts, draftMethod },
     });
     if (result.stopReason === 'skipped') throw new Error(`skipped ${file}: ${result.skippedReason}`);
     // The model was loaded before the request (to tell model errors apart): count it in as the request's own.
     const t = result.timings;
     result.timings = { ...t, loadMs, firstTokenMs: t.firstTokenMs + loadMs, totalMs: t.totalMs + loadMs };
-    io.stdout.write(values.json ? `${JSON.stringify(completeJson(result))}\n` : `${result.completion}\n`);
+    // Plain output: the best completion; with several drafts, each one after a "--- draft N" line.
+    const plain = result.completions.length > 1 ? result.completions.map((c, i) => `--- draft ${i + 1}\n${c}\n`).join('') : `${result.completion}\n`;
+    io.stdout.write(values.json ? `${JSON.stringify(completeJson(result))}\n` : plain);
     return 0;
   } finally {
     await svc.shutdown();

@@ -14,6 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { CompletionCache } from '../completion/completionCache';
 import { LineIndex } from '../completion/documentText';
 import type { CompletionBackend, CompletionOptions, CompletionResult, DocumentEdit } from '../completion/types';
+import { MAX_DRAFTS } from '../completion/types';
 
 /** A backend that can also show a document's text (CompletionService can): enables the completion cache. */
 export interface SessionBackend extends CompletionBackend {
@@ -171,6 +172,8 @@ const ENUMS: Record<string, readonly string[]> = {
   speculation: ['off', 'copyspec', 'recycling', 'auto'],
   mode: ['line', 'block', 'auto'],
   promptLayout: ['psm', 'spm'],
+  draftMethod: ['chains', 'superposed', 'independent', 'sampled'],
+  draftFinish: ['exact', 'superposed'],
 };
 
 /**
@@ -186,10 +189,10 @@ function optionsOf(v: Json | undefined): CompletionOptions {
       throw new RequestError(`options.${key} must be one of ${allowed.join(', ')}`);
     }
   }
-  for (const key of ['refreshWindow', 'drafts']) {
-    const x = v[key];
-    if (x !== undefined && (typeof x !== 'number' || !Number.isInteger(x) || x < 0)) throw new RequestError(`options.${key} must be a non-negative integer`);
-  }
+  const refresh = v.refreshWindow;
+  if (refresh !== undefined && (typeof refresh !== 'number' || !Number.isInteger(refresh) || refresh < 0)) throw new RequestError('options.refreshWindow must be a non-negative integer');
+  const drafts = v.drafts;
+  if (drafts !== undefined && (typeof drafts !== 'number' || !Number.isInteger(drafts) || drafts < 1 || drafts > MAX_DRAFTS)) throw new RequestError(`options.drafts must be an integer from 1 to ${MAX_DRAFTS}`);
   for (const key of ['monitors', 'tokenHealing', 'completionCache']) {
     if (v[key] !== undefined && typeof v[key] !== 'boolean') throw new RequestError(`options.${key} must be true or false`);
   }

@@ -1,14 +1,15 @@
 // A small LRU of shown completions, keyed by (document, text before the cursor), so that typing
 // through a suggestion keeps showing its rest without running the model: if the user typed the
-// first characters of a cached completion, the rest is the answer. Every alternative is kept
-// (best first), so the editor can still cycle through those the typed text agrees with.
+// first characters of a cached completion, the rest is the answer. An entry keeps every
+// alternative that was offered (drafts), so cycling still works after typing: the ones the typed
+// text agrees with stay, in their order, with the one being typed through first.
 
 export interface CachedCompletion {
-  /** What remains to be shown of the best alternative the typed text agrees with. */
+  /** What remains to be shown after what the user typed (completions[0]). */
   completion: string;
-  /** The rests of every alternative the typed text agrees with, best first (completions[0] === completion). */
+  /** The rest of every stored alternative that starts with what the user typed, best first. */
   completions: string[];
-  /** Characters the user has typed since the entry was stored. */
+  /** Characters of the cached completion the user has typed since it was stored. */
   typed: number;
 }
 
@@ -17,7 +18,7 @@ interface Entry {
   prefix: string;
   /** Text after the cursor when stored; typing through a completion does not change it. */
   suffix: string;
-  /** Non-empty alternatives, best first. */
+  /** The alternatives, best first, non-empty and distinct. */
   completions: string[];
 }
 
@@ -43,37 +44,37 @@ export class CompletionCache {
     return this.entries.length;
   }
 
-  /** Remembers the alternatives shown at (path, prefix), best first. Empty ones are not stored. */
-  put(path: string, prefix: string, suffix: string, completions: string | readonly string[]): void {
-    const kept = (typeof completions === 'string' ? [completions] : [...completions]).filter((c) => c !== '');
-    if (kept.length === 0) return;
+  /** Remembers the completion(s) shown at (path, prefix), best first. Empty ones are not stored. */
+  put(path: string, prefix: string, suffix: string, completion: string | readonly string[]): void {
+    const completions = [...new Set(typeof completion === 'string' ? [completion] : completion)].filter((c) => c !== '');
+    if (completions.length === 0) return;
     this.entries = this.entries.filter((e) => e.path !== path || e.prefix !== prefix);
-    this.entries.push({ path, prefix, suffix: suffix.slice(0, this.suffixChars), completions: kept });
+    this.entries.push({ path, prefix, suffix: suffix.slice(0, this.suffixChars), completions });
     if (this.entries.length > this.capacity) this.entries.splice(0, this.entries.length - this.capacity);
   }
 
   /**
-   * The rests of a cached entry for the cursor at (prefix | suffix): an entry of the same
+   * The rest of a cached completion for the cursor at (prefix | suffix): an entry of the same
    * document whose prefix plus the start of one of its alternatives is the current prefix, with
-   * the same text after the cursor. Alternatives the typed text departs from, or typed in full,
-   * are left out; an entry with none left gives nothing.
+   * the same text after the cursor. Fully typed alternatives give nothing.
    */
   get(path: string, prefix: string, suffix: string): CachedCompletion | undefined {
     const wantSuffix = suffix.slice(0, this.suffixChars);
-    let best: { entry: Entry; rests: string[] } | undefined;
+    let best: { entry: Entry; rest: string[] } | undefined;
     for (const e of this.entries) {
-      if (e.path !== path || e.suffix !== wantSuffix || prefix.length < e.prefix.length || !prefix.startsWith(e.prefix)) continue;
+      if (e.path !== path || e.suffix !== wantSuffix || prefix.length < e.prefix.length) continue;
+      if (!prefix.startsWith(e.prefix)) continue;
       const typed = prefix.slice(e.prefix.length);
-      const rests = e.completions.filter((c) => c.length > typed.length && c.startsWith(typed)).map((c) => c.slice(typed.length));
-      if (rests.length === 0) continue;
+      const rest = e.completions.filter((c) => c.length > typed.length && c.startsWith(typed)).map((c) => c.slice(typed.length));
+      if (rest.length === 0) continue;
       // The longest stored prefix is the most recent request in this typing run.
-      if (!best || e.prefix.length > best.entry.prefix.length) best = { entry: e, rests };
+      if (!best || e.prefix.length > best.entry.prefix.length) best = { entry: e, rest };
     }
     if (!best) return undefined;
     const hit = best.entry;
     this.entries = this.entries.filter((e) => e !== hit);
     this.entries.push(hit);
-    return { completion: best.rests[0], completions: best.rests, typed: prefix.length - hit.prefix.length };
+    return { completion: best.rest[0], completions: [...new Set(best.rest)], typed: prefix.length - hit.prefix.length };
   }
 
   /** Forgets a document's entries (closed, or changed away from the cursor). */

@@ -14,6 +14,8 @@ import { lexSyntaxFor } from '../decoding/monitors/lexer';
 import { stoppingCriteria } from '../decoding/stopping';
 import { afterTail, healingProcessor, healingTail, stripTail } from '../decoding/tokenHealing';
 import { Speculation, speculativeGenerate } from '../decoding/speculation/index';
+import { tokenizerFingerprint } from '../decoding/speculation/recyclingStore';
+import { multiDraftGenerate, type Draft } from '../decoding/superposed/index';
 import { languageIdForPath } from '../analysis/grammars';
 import { checkDocument, DEFAULT_GUARD_LIMITS } from './documentGuards';
 import { applyEdits } from './documentText';
@@ -21,6 +23,7 @@ import { cacheUpdater, DocumentSession, fullReencode, pieUpdate, prefixReuse, ty
 import { Monitoring, withinBudget, type MonitoringLimits } from './monitoring';
 import { DEFAULT_FILTERS, postprocess, type CompletionFilter } from './postprocess';
 import { DEFAULT_PROMPT_BUDGET } from './prompt';
+import { WorkspaceNgrams } from './ngrams/workspace';
 import type {
   CacheMode,
   CompletionBackend,
@@ -32,6 +35,7 @@ import type {
   Logger,
   ServiceStats,
 } from './types';
+import { MAX_DRAFTS } from './types';
 
 /** What a loader hands the service: a model it owns from then on, and its tokenizer. */
 export interface LoadedModel {
@@ -81,7 +85,12 @@ export interface CompletionServiceOptions {
   monitorBudgetMs?: number;
   /** Folder where speculative decoding keeps its per-workspace state (the token recycling matrix); undefined = memory only. */
   speculationStateDir?: string;
+  /** Folder for the workspace n-gram model's token lists (drafts); default speculationStateDir; undefined = memory only. */
+  ngramStateDir?: string;
 }
+
+/** Tokens of the prompt's end the n-gram model sees before a draft's own tokens. */
+const NGRAM_CONTEXT = 8;
 
 /** Characters after the cursor the post-processor compares completions with. */
 const SUFFIX_CONTEXT_CHARS = 2000;
@@ -120,12 +129,15 @@ export class CompletionService implements CompletionBackend {
   private readonly monitoring: Monitoring;
   /** Speculative decoding's cross-request state (created with the first speculative request). */
   private speculation: Speculation | undefined;
+  /** Workspace n-gram counts that rank superposed drafts (open documents + workspace files). */
+  private readonly ngrams: WorkspaceNgrams;
 
   constructor(opts: CompletionServiceOptions) {
     this.opts = opts;
     this.log = opts.log ?? silentLogger;
     this.monitoring = new Monitoring(opts.monitoring, (message) => this.log.warn(message));
     this.loader = opts.loader ?? loadOnnxModel;
+    this.ngrams = new WorkspaceNgrams({ stateDir: opts.ngramStateDir ?? opts.speculationStateDir, log: this.log });
     this.updaters = {
       prefix: prefixReuse,
       full: fullReencode,
@@ -147,6 +159,8 @@ export class CompletionService implements CompletionBackend {
     this.checkAlive();
     const doc = this.docs.get(path);
     this.monitoring.open(path, text, languageId ?? doc?.languageId);
+    const lid = languageId ?? doc?.languageId ?? languageIdForPath(path);
+    if (lid) this.ngrams.open(path, text, lid);
     if (doc) {
       if (doc.session) doc.session.setText(text);
       else doc.text = text;
@@ -163,6 +177,7 @@ export class CompletionService implements CompletionBackend {
     else doc.text = applyEdits(doc.text, edits);
     doc.version++;
     this.monitoring.edit(path, edits);
+    this.ngrams.edit(path, edits);
   }
 
   close(path: string): void {
@@ -170,6 +185,7 @@ export class CompletionService implements CompletionBackend {
     if (!doc) return;
     this.docs.delete(path);
     this.monitoring.close(path);
+    this.ngrams.close(path);
     doc.closed = true;
     doc.current?.abort();
     // The running request still holds the cache; free it when the request lets go.
@@ -189,6 +205,10 @@ export class CompletionService implements CompletionBackend {
     }
     if (req.maxTokens !== undefined && (!Number.isInteger(req.maxTokens) || req.maxTokens < 1)) {
       throw new RangeError(`maxTokens must be a positive integer (got ${req.maxTokens})`);
+    }
+    const drafts = req.options?.drafts;
+    if (drafts !== undefined && (!Number.isInteger(drafts) || drafts < 1 || drafts > MAX_DRAFTS)) {
+      throw new RangeError(`drafts must be an integer from 1 to ${MAX_DRAFTS} (got ${drafts})`);
     }
     doc.current?.abort();
     const controller = new AbortController();
@@ -215,17 +235,25 @@ export class CompletionService implements CompletionBackend {
    */
   addWorkspaceFile(path: string, text: string, languageId?: string): boolean {
     this.checkAlive();
-    return this.monitoring.addWorkspaceFile(path, text, languageId);
+    const lid = languageId ?? languageIdForPath(path);
+    const forNgrams = lid ? this.ngrams.addFile(path, text, lid) : false;
+    return this.monitoring.addWorkspaceFile(path, text, languageId) || forNgrams;
   }
 
   removeWorkspaceFile(path: string): void {
     this.monitoring.removeWorkspaceFile(path);
+    this.ngrams.removeFile(path);
   }
 
-  /** Parses the workspace files added so far, in short time slices, until done or aborted. */
-  indexWorkspace(signal?: AbortSignal): Promise<number> {
+  /**
+   * Parses the workspace files added so far (monitors) and counts their n-grams (drafts; once
+   * the model's tokenizer is there), in short time slices, until done or aborted.
+   */
+  async indexWorkspace(signal?: AbortSignal): Promise<number> {
     this.checkAlive();
-    return this.monitoring.indexWorkspace(signal);
+    const parsed = await this.monitoring.indexWorkspace(signal);
+    if (this.loaded) await this.ngrams.ingest(signal);
+    return parsed;
   }
 
   stats(): ServiceStats {
@@ -264,11 +292,13 @@ export class CompletionService implements CompletionBackend {
     });
     this.docs.clear();
     this.monitoring.dispose();
+    this.ngrams.dispose();
     // The native session must outlive every forward still running.
     await Promise.all(tails);
     const loaded = this.loaded ?? (await this.loading?.catch(() => undefined));
     this.loaded = undefined;
     await this.speculation?.flush();
+    await this.ngrams.flush();
     if (loaded) await loaded.model.dispose();
   }
 
@@ -378,35 +408,69 @@ export class CompletionService implements CompletionBackend {
     };
     // Speculation changes how many tokens a forward yields, never which tokens.
     const speculation = req.options?.speculation ?? 'auto';
+    const k = req.options?.drafts ?? 1;
+    const suffix = text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS);
+    const finishDraft = (t: string) => postprocess(stripTail(t, tail), { linePrefix, suffix, mode }, this.opts.filters ?? DEFAULT_FILTERS);
     let gen;
     let acceptedPerForward: number | undefined;
-    if (speculation === 'off') gen = await generate(model, session.cache, update.logits, config, decoding);
-    else {
-      this.speculation ??= new Speculation(tokenizer, { stateDir: this.opts.speculationStateDir, log: this.log });
-      const drafter = await this.speculation.drafter(speculation, session);
-      gen = await speculativeGenerate(model, session.cache, update.logits, config, { ...decoding, drafter });
-      this.speculation.requestDone();
-      if (gen.forwards > 0) acceptedPerForward = gen.speculation.tokensPerForward;
+    let completions: string[];
+    let drafted: Draft[] | undefined;
+    if (k > 1) {
+      // Several drafts (decoding/superposed/): the same processors (healing, monitors) per draft.
+      if (speculation !== 'off') this.speculation ??= new Speculation(tokenizer, { stateDir: this.opts.speculationStateDir, log: this.log });
+      // Drafts decoded together share each forward: their trees are planned as shares of it.
+      const together = req.options?.draftMethod !== 'independent' && req.options?.draftMethod !== 'sampled';
+      const drafter = speculation === 'off' ? undefined : await this.speculation?.laneDrafters(speculation, together ? k : 1);
+      const languageId = doc.languageId ?? languageIdForPath(doc.path);
+      const prompt = session.cache.tokens();
+      const out = await multiDraftGenerate(model, session.cache, update.logits, config, {
+        ...decoding,
+        k,
+        method: req.options?.draftMethod,
+        finish: req.options?.draftFinish,
+        drafter,
+        ngram: languageId ? this.ngrams.model(languageId) : undefined,
+        ngramContext: prompt.subarray(Math.max(0, prompt.length - NGRAM_CONTEXT)),
+      });
+      if (drafter) this.speculation?.requestDone();
+      drafted = out.drafts;
+      const best = out.drafts[0];
+      gen = { tokens: best?.tokens ?? [], stop: out.cancelled ? ('cancelled' as const) : (best?.stop ?? 'eos'), forwards: out.forwards };
+      const total = out.drafts.reduce((n, d) => n + d.tokens.length, 0);
+      if (out.forwards > 0) acceptedPerForward = (total - out.drafts.length) / out.forwards;
+      completions = [...new Set(out.drafts.map((d) => finishDraft(d.text)).filter((c) => c !== ''))];
+    } else {
+      if (speculation === 'off') gen = await generate(model, session.cache, update.logits, config, decoding);
+      else {
+        this.speculation ??= new Speculation(tokenizer, { stateDir: this.opts.speculationStateDir, log: this.log });
+        const drafter = await this.speculation.drafter(speculation, session);
+        gen = await speculativeGenerate(model, session.cache, update.logits, config, { ...decoding, drafter });
+        this.speculation.requestDone();
+        if (gen.forwards > 0) acceptedPerForward = gen.speculation.tokensPerForward;
+      }
+      const completion = gen.stop === 'cancelled' ? '' : finishDraft(gen.text);
+      completions = completion === '' ? [] : [completion];
     }
     const tEnd = performance.now();
     const decodeSeconds = firstTokenAt > 0 ? (tEnd - firstTokenAt) / 1000 : 0;
+    const tokens = drafted ? drafted.reduce((n, d) => n + d.tokens.length, 0) : gen.tokens.length;
     const timings: CompletionTimings = {
       loadMs,
       encodeMs,
       firstTokenMs: firstTokenAt > 0 ? firstTokenAt - t0 : 0,
       totalMs: tEnd - t0,
-      tokens: gen.tokens.length,
+      // With drafts: every draft's tokens.
+      tokens,
       // Decode throughput: the tokens after the first (which comes with the prompt's logits).
-      tokensPerSecond: decodeSeconds > 0 ? (gen.tokens.length - 1) / decodeSeconds : 0,
+      tokensPerSecond: decodeSeconds > 0 ? (tokens - (drafted?.length ?? 1)) / decodeSeconds : 0,
     };
     if (monitors) timings.monitorMs = monitors.stats.ms;
     const counts = { reusedTokens: update.reusedTokens, encodedTokens: update.encodedTokens, ...(acceptedPerForward !== undefined ? { acceptedPerForward } : {}) };
     if (gen.stop === 'cancelled' || doc.closed) return { ...emptyResult('cancelled', timings), ...counts };
 
-    const completion = postprocess(stripTail(gen.text, tail), { linePrefix, suffix: text.slice(cursor, cursor + SUFFIX_CONTEXT_CHARS), mode }, this.opts.filters ?? DEFAULT_FILTERS);
     return {
-      completion,
-      completions: completion === '' ? [] : [completion],
+      completion: completions[0] ?? '',
+      completions,
       timings,
       ...counts,
       ...(monitors ? { monitorInterventions: monitors.interventionsAlong(gen.tokens) } : {}),
@@ -431,6 +495,9 @@ export class CompletionService implements CompletionBackend {
           }
           this.loaded = loaded;
           this.loading = undefined;
+          // The n-grams count what was opened or handed over so far, in the background.
+          const tok = loaded.tokenizer;
+          void this.ngrams.attach(tok, tokenizerFingerprint(tok)).catch((e: unknown) => this.log.warn(`n-grams: ${e instanceof Error ? e.message : String(e)}`));
           this.log.info(`model ready: ${dir}`);
           this.setState({ kind: 'ready' });
           return loaded;

@@ -3,6 +3,11 @@
 export type CacheMode = 'pie' | 'full' | 'prefix' | 'conflict';
 export type SpeculationMode = 'off' | 'copyspec' | 'recycling' | 'auto';
 
+export type DraftMethodOption = 'chains' | 'superposed' | 'independent' | 'sampled';
+
+/** Most drafts one request may ask for. */
+export const MAX_DRAFTS = 8;
+
 /** Per-request switches; later capabilities add theirs here. All optional, defaults documented. */
 export interface CompletionOptions {
   /** How the document's KV cache follows edits (default 'pie'). */
@@ -11,8 +16,22 @@ export interface CompletionOptions {
   refreshWindow?: number;
   /** Speculative decoding (default 'auto'). */
   speculation?: SpeculationMode;
-  /** Number of alternative drafts (default 1). */
+  /**
+   * Number of alternative completions (default 1 = plain greedy decoding; the editor's
+   * `slipstream.drafts` setting sends 3). Up to MAX_DRAFTS; the answer's `completions` lists the
+   * distinct post-processed drafts, best first.
+   */
   drafts?: number;
+  /**
+   * How the drafts are decoded (decoding/superposed/): 'chains' (k exact chains from the k best
+   * first tokens, decoded together; the default, chosen by bench/superposed) or 'superposed'
+   * (Superposed Decoding); 'independent' (the same chains one after another) and 'sampled' (k
+   * sampled runs, temperature 0.8) are the baselines bench/superposed compares with. For
+   * comparisons; the product leaves it unset.
+   */
+  draftMethod?: DraftMethodOption;
+  /** 'superposed' only: 'exact' (verify and finish each draft exactly, default) or 'superposed' (the paper's way to the end). */
+  draftFinish?: 'exact' | 'superposed';
   /** Monitor-guided decoding (default true). */
   monitors?: boolean;
   /**

@@ -1,5 +1,5 @@
 // Feeds the workspace's source files to the backend's symbol index (monitor-guided decoding
-// needs the classes and exports of files that are not open). It runs in the background and
+// needs the classes and exports of files that are not open) and to its n-gram counts (drafts). It runs in the background and
 // never holds the editor up: after the model is ready, files are read one at a time with the
 // event loop free in between, bounded in count and size, and everything stops when the model
 // goes (reload, completions off) or the monitors are switched off. Saved, created and deleted
@@ -50,10 +50,11 @@ export class WorkspaceIndexer implements vscode.Disposable {
     this.subscriptions.length = 0;
   }
 
-  /** Starts indexing for the current backend when the monitors are on; stops it when they are off. */
+  /** Starts indexing for the current backend when the monitors or the drafts (n-grams) want it; stops it when neither does. */
   private sync(): void {
     const backend = this.backend;
-    if (!this.ctx.settings.monitors || !backend || !canIndex(backend)) {
+    const wanted = this.ctx.settings.monitors || this.ctx.settings.drafts > 1;
+    if (!wanted || !backend || !canIndex(backend)) {
       this.stop();
       return;
     }

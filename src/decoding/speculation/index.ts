@@ -12,7 +12,7 @@
 
 import type { TokenizerLike } from '../../engine/types';
 import { copyAcceptanceTable, CopyIndex, CopySpecSource, type CopySpecOptions } from './copyspec';
-import { PlannedDrafter, type AcceptanceTable, type ForwardCost } from './planner';
+import { defaultForwardCost, PlannedDrafter, type AcceptanceTable, type ForwardCost } from './planner';
 import { PromptLookupDrafter } from './promptLookup';
 import { recyclingAcceptanceTable, RecyclingSource, type AdjacencyMatrix, type RecyclingOptions } from './recycling';
 import { RecyclingStore, tokenizerFingerprint, type StoreLog } from './recyclingStore';
@@ -47,7 +47,7 @@ export class Speculation {
   private readonly copyRates: AcceptanceTable = copyAcceptanceTable();
   private readonly recyclingRates: AcceptanceTable = recyclingAcceptanceTable();
   /** Per drafter kind: decayed tokens and modelled ms of recent forwards (its achieved throughput). */
-  private readonly achieved = new Map<DrafterKind, { tokens: number; ms: number }>();
+  private readonly achieved = new Map<string, { tokens: number; ms: number }>();
   private readonly indexes = new WeakMap<object, { primary: CopyIndex; fallback: CopyIndex }>();
 
   constructor(
@@ -82,6 +82,33 @@ export class Speculation {
     if (kind === 'copyspec') return new PlannedDrafter([copy()], plan, kind, achieved);
     const recycling = new RecyclingSource(await this.adjacency(), { ...this.opts.recycling, limit: this.tokenizer.size }, this.recyclingRates);
     return new PlannedDrafter(kind === 'auto' ? [copy(), recycling] : [recycling], plan, kind, achieved);
+  }
+
+  /**
+   * Drafters for `share` drafts decoded together (decoding/superposed/forest.ts: one forward
+   * holds every draft's tree). Each draft gets its own CopySpec index (its own generated
+   * text) over the shared matrix and rates, and plans its tree as one share of the forward: a
+   * tree of r rows is costed cost(share × r) / share, at most maxRows / share rows.
+   */
+  async laneDrafters(kind: Exclude<DrafterKind, 'prompt-lookup'>, share: number): Promise<() => Drafter> {
+    const matrix = kind === 'copyspec' ? undefined : await this.adjacency();
+    const base = this.opts.cost ?? defaultForwardCost;
+    const s = Math.max(1, share);
+    const plan = { cost: (rows: number, past: number) => base(rows * s, past) / s, maxRows: Math.max(2, Math.floor((this.opts.maxRows ?? 64) / s)), global: this.opts.globalPlanning };
+    const key = `${kind}/${s}`;
+    let achieved = this.achieved.get(key);
+    if (!achieved) {
+      achieved = { tokens: 0, ms: 0 };
+      this.achieved.set(key, achieved);
+    }
+    const shared = achieved;
+    return () => {
+      const idx = this.indexesFor(undefined);
+      const copy = new CopySpecSource(idx.primary, this.opts.copy, this.copyRates, idx.fallback);
+      if (!matrix) return new PlannedDrafter([copy], plan, kind, shared);
+      const recycling = new RecyclingSource(matrix, { ...this.opts.recycling, limit: this.tokenizer.size }, this.recyclingRates);
+      return new PlannedDrafter(kind === 'auto' ? [copy, recycling] : [recycling], plan, kind, shared);
+    };
   }
 
   /** A request finished: persist the matrix once it has been quiet for a while. */

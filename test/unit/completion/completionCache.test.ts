@@ -42,3 +42,17 @@ test('every alternative is kept; typing keeps those it agrees with, best first',
   c.put('a.py', 'y = ', '\n', ['', '']);
   assert.equal(c.get('a.py', 'y = ', '\n'), undefined, 'nothing but empty alternatives is not stored');
 });
+
+test('alternatives survive typing: those the typed text agrees with stay, in order', () => {
+  const c = new CompletionCache();
+  c.put('a.py', 'x = ', '\n', ['foo(1)', 'foo(2)', 'bar()', 'foo(1)', '']);
+  assert.deepEqual(c.get('a.py', 'x = ', '\n')?.completions, ['foo(1)', 'foo(2)', 'bar()']);
+  // Typing "fo" keeps both foo alternatives for cycling, the one typed through first.
+  assert.deepEqual(c.get('a.py', 'x = fo', '\n'), { completion: 'o(1)', completions: ['o(1)', 'o(2)'], typed: 2 });
+  // "b" only agrees with the third: it becomes the one shown.
+  assert.deepEqual(c.get('a.py', 'x = b', '\n'), { completion: 'ar()', completions: ['ar()'], typed: 1 });
+  // An alternative typed to its end drops out; the others remain.
+  c.put('a.py', 'y = ', '\n', ['ab', 'abc']);
+  assert.deepEqual(c.get('a.py', 'y = ab', '\n')?.completions, ['c']);
+  assert.equal(c.get('a.py', 'x = q', '\n'), undefined);
+});

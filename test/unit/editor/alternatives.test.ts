@@ -11,3 +11,7 @@ test('a result with only `completion` still gives one item; nothing useful gives
   assert.deepEqual(alternatives({ completion: '', completions: [] }), []);
   assert.deepEqual(alternatives({ completion: '', completions: [''] }), []);
 });
+
+test('texts that differ only in trailing whitespace are one item (the first kept)', () => {
+  assert.deepEqual(alternatives({ completion: 'a', completions: ['a', 'a  ', 'b\n', 'b'] }), ['a', 'b\n']);
+});
