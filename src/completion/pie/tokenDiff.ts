@@ -11,10 +11,10 @@
 // 40 lines deletes ~400 tokens just after <|fim_suffix|> and appends them to the prompt's end:
 // D ≈ 800, past the Myers bound, while everything in between (the rest of `after`,
 // <|fim_middle|>, `before`) is unchanged. Falling back to one splice would re-encode the whole
-// prompt. So, past the bound, the longest run that starts one side's changed middle and occurs
-// in the other's is kept: old = X·Y·W, new = Y·Z (moving down), or old = Y·W, new = Z·Y·W'
-// (moving up); X is deleted, Z inserted, and W against Z / W' is diffed again (small: the
-// cursor's own tokens).
+// prompt. So, past the bound, the longest run that starts (within a few tokens: the moved
+// text's edge is re-tokenized) one side's changed middle and occurs in the other's is kept:
+// old = X·Y·W, new = Y·Z (moving down), or old = Y·W, new = Z·Y·W' (moving up); X is deleted, Z
+// inserted, and W against Z / W' is diffed again (small: the cursor's own tokens).
 
 import type { TokenSplice } from './segmentTokens.js';
 
@@ -65,12 +65,15 @@ interface Snake {
 /** A moved block is kept only when it is at least this long and this share of the shorter middle. */
 const MIN_BLOCK = 32;
 const MIN_BLOCK_SHARE = 0.25;
+/** The block may start this many tokens into a middle (where re-tokenization at its edge differs). */
+const BLOCK_SLACK = 8;
 
 /**
- * The fallback past the Myers bound (see the file comment): the longest run that starts the new
- * middle y[y0, y1) and occurs in the old middle x[x0, x1), or starts the old middle and occurs in
- * the new one; the rest after it is diffed again (Myers, else one splice). Null when no such run is
- * long enough. Snakes are in absolute indices, ascending in both sequences.
+ * The fallback past the Myers bound (see the file comment): the longest run that starts within
+ * BLOCK_SLACK tokens of the new middle y[y0, y1) and occurs in the old middle x[x0, x1), or the
+ * same with the sides swapped; what lies before it on both sides is one splice, the rest after it
+ * is diffed again (Myers, else one splice). Null when no such run is long enough. Snakes are in
+ * absolute indices, ascending in both sequences.
  */
 function movedBlock(
   x: ArrayLike<number>, x0: number, x1: number,
@@ -78,13 +81,16 @@ function movedBlock(
   maxD: number,
   minKeptRun: number,
 ): Snake[] | null {
-  const inOld = longestRunStarting(y, y0, y1, x, x0, x1);
-  const inNew = longestRunStarting(x, x0, x1, y, y0, y1);
-  const useOld = inOld.len >= inNew.len;
-  const len = useOld ? inOld.len : inNew.len;
+  let block: Snake = { a: x0, b: y0, len: 0 };
+  for (let s = 0; s < BLOCK_SLACK; s++) {
+    // old = X·Y·W, new = (a few)·Y·Z  or  old = (a few)·Y·W, new = Z·Y·W'.
+    const inOld = longestRunStarting(y, y0 + s, y1, x, x0, x1);
+    if (inOld.len > block.len) block = { a: inOld.at, b: y0 + s, len: inOld.len };
+    const inNew = longestRunStarting(x, x0 + s, x1, y, y0, y1);
+    if (inNew.len > block.len) block = { a: x0 + s, b: inNew.at, len: inNew.len };
+  }
+  const len = block.len;
   if (len < Math.max(MIN_BLOCK, minKeptRun, MIN_BLOCK_SHARE * Math.min(x1 - x0, y1 - y0))) return null;
-  // old = X·Y·W, new = Y·Z  or  old = Y·W, new = Z·Y·W'.
-  const block: Snake = useOld ? { a: inOld.at, b: y0, len } : { a: x0, b: inNew.at, len };
   const ra = block.a + len;
   const rb = block.b + len;
   if (ra === x1 || rb === y1) return [block];

@@ -84,3 +84,16 @@ test('past maxDistance, with or without a moved block, the splices still give th
     { numRuns: 1500 },
   );
 });
+
+test('the moved block is found when the first tokens at its edge were re-tokenized', () => {
+  const seq = (n: number, base: number): number[] => Array.from({ length: n }, (_, i) => base + i);
+  const moved = seq(400, 1000);
+  const rest = seq(600, 2000);
+  const before = seq(800, 3000);
+  // Old `after` held moved + rest as one text: rest's first token was merged with the end of moved.
+  const old = [1, 2, 3, ...moved.slice(0, -1), 4242, ...rest.slice(1), 7, ...before];
+  const next = [1, 2, 3, ...rest, 7, ...before, ...moved];
+  const splices = diffTokens(old, next);
+  assert.deepEqual(applySplices(old, splices), next);
+  assert.ok(inserted(splices) <= moved.length + 2, `encodes the moved tokens and the re-tokenized edge only (${inserted(splices)})`);
+});
