@@ -572,7 +572,8 @@ function emTarget(q: Quality | undefined): object | null {
     discordant: { pieOnly: q.emVsRef.onlyA, refOnly: q.emVsRef.onlyB },
     pointEstimateMet: Math.abs(q.emVsRefBoot.diff) <= 1,
     ciWithin1: lo >= -1 && hi <= 1,
-    // Both ends of the interval inside ±1 point needs about this many samples at the observed discordance.
+    // Samples at which the interval's half-width would be 1 point at the observed discordance
+    // (normal approximation; the interval is centred on the difference, so ±1 needs more when it is not 0).
     samplesForCiWithin1: q.emVsRef.onlyA + q.emVsRef.onlyB > 0 ? Math.ceil((1.96 ** 2 * ((q.emVsRef.onlyA + q.emVsRef.onlyB) / q.n)) / 0.01 ** 2) : null,
   };
 }

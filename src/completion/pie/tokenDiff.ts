@@ -1,9 +1,20 @@
 // Minimal token splices between the cached prompt and the new prompt.
 //
 // Myers' O((N+M)·D) diff: with the edit distance D small (typing, a rename in a few
-// places, a cursor move) it costs a few hundred thousand steps at most for a 2k-token
-// prompt. Past `maxDistance` we stop and return one splice between the common prefix
-// and the common suffix, which is what a large paste or a file switch needs anyway.
+// places, a psm cursor move) it costs a few hundred thousand steps at most for a 2k-token
+// prompt. Past `maxDistance` we look for one long block that moved to the front of the
+// other side (below), else return one splice between the common prefix and the common
+// suffix, which is what a file switch needs anyway.
+//
+// The block: in the spm layout (`<pre> <suf> after <mid> before`) a cursor move takes the text
+// between the old and the new cursor from one end of the prompt to the other — moving down by
+// 40 lines deletes ~400 tokens just after <|fim_suffix|> and appends them to the prompt's end:
+// D ≈ 800, past the Myers bound, while everything in between (the rest of `after`,
+// <|fim_middle|>, `before`) is unchanged. Falling back to one splice would re-encode the whole
+// prompt. So, past the bound, the longest run that starts (within a few tokens: the moved
+// text's edge is re-tokenized) one side's changed middle and occurs in the other's is kept:
+// old = X·Y·W, new = Y·Z (moving down), or old = Y·W, new = Z·Y·W' (moving up); X is deleted, Z
+// inserted, and W against Z / W' is diffed again (small: the cursor's own tokens).
 
 import type { TokenSplice } from './segmentTokens.js';
 
@@ -30,7 +41,7 @@ export function diffTokens(oldTokens: ArrayLike<number>, newTokens: ArrayLike<nu
   if (a0 === a1 && b0 === b1) return [];
   if (a0 === a1 || b0 === b1) return [{ start: a0, end: a1, tokens: slice(newTokens, b0, b1) }];
 
-  const script = myers(oldTokens, a0, a1, newTokens, b0, b1, maxDistance);
+  const script = myers(oldTokens, a0, a1, newTokens, b0, b1, maxDistance) ?? movedBlock(oldTokens, a0, a1, newTokens, b0, b1, maxDistance, minKeptRun);
   if (!script) return [{ start: a0, end: a1, tokens: slice(newTokens, b0, b1) }];
   // Kept runs: the common prefix and suffix (always) and the inner matches long enough
   // to be worth keeping; every gap between consecutive kept runs is one splice.
@@ -49,6 +60,61 @@ interface Snake {
   a: number;
   b: number;
   len: number;
+}
+
+/** A moved block is kept only when it is at least this long and this share of the shorter middle. */
+const MIN_BLOCK = 32;
+const MIN_BLOCK_SHARE = 0.25;
+/** The block may start this many tokens into a middle (where re-tokenization at its edge differs). */
+const BLOCK_SLACK = 8;
+
+/**
+ * The fallback past the Myers bound (see the file comment): the longest run that starts within
+ * BLOCK_SLACK tokens of the new middle y[y0, y1) and occurs in the old middle x[x0, x1), or the
+ * same with the sides swapped; what lies before it on both sides is one splice, the rest after it
+ * is diffed again (Myers, else one splice). Null when no such run is long enough. Snakes are in
+ * absolute indices, ascending in both sequences.
+ */
+function movedBlock(
+  x: ArrayLike<number>, x0: number, x1: number,
+  y: ArrayLike<number>, y0: number, y1: number,
+  maxD: number,
+  minKeptRun: number,
+): Snake[] | null {
+  let block: Snake = { a: x0, b: y0, len: 0 };
+  for (let s = 0; s < BLOCK_SLACK; s++) {
+    // old = X·Y·W, new = (a few)·Y·Z  or  old = (a few)·Y·W, new = Z·Y·W'.
+    const inOld = longestRunStarting(y, y0 + s, y1, x, x0, x1);
+    if (inOld.len > block.len) block = { a: inOld.at, b: y0 + s, len: inOld.len };
+    const inNew = longestRunStarting(x, x0 + s, x1, y, y0, y1);
+    if (inNew.len > block.len) block = { a: x0 + s, b: inNew.at, len: inNew.len };
+  }
+  const len = block.len;
+  if (len < Math.max(MIN_BLOCK, minKeptRun, MIN_BLOCK_SHARE * Math.min(x1 - x0, y1 - y0))) return null;
+  const ra = block.a + len;
+  const rb = block.b + len;
+  if (ra === x1 || rb === y1) return [block];
+  const rest = myers(x, ra, x1, y, rb, y1, maxD);
+  // The rest could not be diffed: it is one splice (no further kept runs).
+  return [block, ...(rest ?? [])];
+}
+
+/**
+ * The longest run of `needle[n0, n1)`'s first tokens that occurs in `hay[h0, h1)`: where it starts
+ * in `hay` and its length (0 when `needle`'s first token does not occur). O(|hay| · run) at worst;
+ * the runs compared end at the first mismatch, so a few thousand tokens cost well under a millisecond.
+ */
+function longestRunStarting(needle: ArrayLike<number>, n0: number, n1: number, hay: ArrayLike<number>, h0: number, h1: number): { at: number; len: number } {
+  let best = { at: h0, len: 0 };
+  if (n0 >= n1) return best;
+  const first = needle[n0];
+  for (let h = h0; h < h1 && h1 - h > best.len; h++) {
+    if (hay[h] !== first) continue;
+    let k = 1;
+    while (h + k < h1 && n0 + k < n1 && hay[h + k] === needle[n0 + k]) k++;
+    if (k > best.len) best = { at: h, len: k };
+  }
+  return best;
 }
 
 /** Myers' greedy forward algorithm with the trace kept for the path; null past maxD. */
