@@ -419,6 +419,11 @@ function markdown(r: Report): string {
     '', 'Notes:', '',
     `- After a jump the service brings a new prompt window into the cache (median ${f(enc((s) => s.pause === 0))} prompt tokens encoded at the first pause of a place, ${f(enc((s) => s.pause > 0))} when typing on): a navigation cost that no debounce changes.`,
     '- The two event-loop columns measure different windows. Slipstream\'s own reading (src/editor/eventLoop.ts, in the status bar label) spans one completion, from its start after the debounce to its result; the probe spans the whole pause (keystrokes, VS Code\'s own extension-host work, the ghost text\'s rendering) and records any 10 ms tick that came more than 20 ms late. Both count time the thread waited for a CPU, not only time something ran on it: on 2 cores with the model computing, part of what they show is the extension host waiting for a core.',
+    ...(product ? [(() => {
+      const own = r.samples.filter((s) => s.arm === product.arm && s.loopMaxMs !== null && s.loopMaxMs > 50);
+      const jumps = own.filter((s) => s.pause === 0).length;
+      return `- ${product.arm}: of the ${own.length} completions during which Slipstream saw its loop more than 50 ms late, ${jumps} were first pauses after a jump (a ~1,900-token prefill keeps both cores busy for seconds) and ${own.length - jumps} were typing on (a few tokens encoded). The service runs on the worker; nothing Slipstream runs on the extension host's thread takes that long (document sync, one getText, posting a message), so these are most likely the thread waiting for a CPU (other helpers' processes shared the 2 cores) or garbage collection; this run does not tell them apart.`;
+    })()] : []),
     '- The in-process arm runs the same service on the extension host\'s own thread: its forwards hold the loop for their whole length (the probe\'s long stalls there), which the worker removes.',
     '',
   );
