@@ -426,6 +426,7 @@ export class CompletionService implements CompletionBackend {
       const out = await multiDraftGenerate(model, session.cache, update.logits, config, {
         ...decoding,
         k,
+        tail,
         method: req.options?.draftMethod,
         finish: req.options?.draftFinish,
         drafter,

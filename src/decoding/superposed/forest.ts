@@ -27,6 +27,8 @@ export class Lane {
   done: GenerationResult | null = null;
   /** Tokens that came from a superposed draft (kept by verification). */
   superposed = 0;
+  /** Given up before it stopped (it ran past the lead lane's budget): not a draft. */
+  dropped = false;
 
   constructor(
     config: GenerationConfig,
@@ -168,13 +170,31 @@ export function greedyWalk(chooser: TokenChooser): LaneWalker {
 }
 
 /**
- * Decodes every unfinished lane exactly to its stop (one forest forward per step, a drafter's
- * tree per lane when it has one). Returns false when cancelled.
+ * How long the other lanes may run once the lead lane (lanes[0]) has stopped at `leadTokens`
+ * tokens: alternatives that ramble on would set the latency of the whole answer (every lane
+ * shares each forward, so the longest one decides how many there are). Past it they are dropped.
  */
-export async function decodeLanes(fc: ForestContext, lanes: readonly Lane[], chooser: TokenChooser, stats: ForestStats): Promise<boolean> {
+export const laneBudget = (leadTokens: number): number => Math.max(leadTokens + 6, Math.ceil(1.5 * leadTokens));
+
+/**
+ * Decodes every unfinished lane exactly to its stop (one forest forward per step, a drafter's
+ * tree per lane when it has one); with `budget`, lanes still running past laneBudget of the lead
+ * lane's length are dropped. Returns false when cancelled.
+ */
+export async function decodeLanes(fc: ForestContext, lanes: readonly Lane[], chooser: TokenChooser, stats: ForestStats, budget = false): Promise<boolean> {
   const walk = greedyWalk(chooser);
   for (;;) {
     if (fc.signal?.aborted) return false;
+    const lead = lanes[0];
+    if (budget && lead?.done) {
+      const cap = laneBudget(lead.tokens.length);
+      for (const l of lanes) {
+        if (!l.done && l.tokens.length >= cap) {
+          l.dropped = true;
+          l.done = l.recorder.cancelled();
+        }
+      }
+    }
     const active = lanes.filter((l) => !l.done);
     if (active.length === 0) return true;
     const trees = active.map((lane) => {

@@ -7,6 +7,8 @@
 //   chains      k exact chains from the k best first tokens, decoded together (forest.ts: one
 //               forward of one row — or one speculative tree — per chain per step). The first
 //               chain is exactly greedy decoding.
+// Both drop an alternative still running well past the lead draft's length (forest.laneBudget):
+// it would set the latency of the whole answer.
 // Baselines for bench/superposed (what k drafts cost without sharing a pass):
 //   independent the same k chains, decoded one after another (k greedy runs).
 //   sampled     k runs one after another, every token sampled at `temperature` (default 0.8)
@@ -26,7 +28,7 @@ import type { Drafter } from '../speculation/verify';
 import { applyLogitsProcessors, type LogitsProcessor } from '../logitsProcessors';
 import type { TokenChooser } from '../sampling';
 import { decodeLanes, Lane, logProbOf, type ForestContext, type ForestStats } from './forest';
-import { seedTokens, superposedDrafts, SUPERPOSED_DEFAULTS, verifyDrafts, type SuperposedOptions } from './superposed';
+import { seedTokens, superposedDrafts, SUPERPOSED_DEFAULTS, verifyDrafts, type Stem, type SuperposedOptions } from './superposed';
 import type { Draft } from './types';
 
 export type { NgramModel, Draft } from './types';
@@ -49,6 +51,11 @@ export interface MultiDraftOptions extends GenerateOptions, Omit<SuperposedOptio
   keepRank?: number;
   /** A fresh speculative drafter per draft (undefined: plain one-row steps). */
   drafter?: () => Drafter;
+  /**
+   * Token healing's tail: the text every draft must spell first (the healing processor makes
+   * it so). The drafts branch where a token completes it (see Stem); default none.
+   */
+  tail?: string;
   /** 'sampled' only: temperature (default 0.8) and generator seed (default 1). */
   temperature?: number;
   seed?: number;
@@ -87,16 +94,21 @@ export async function multiDraftGenerate(model: StepModel, cache: KvCache, first
 
   try {
     if (signal?.aborted) return cancelled();
+    const stem = await decodeStem(fc, firstLogits, processors, options, stats);
+    if (!stem) return cancelled();
+    // The stem is every draft's: the lanes see it as part of the prompt.
+    fc.promptLength = cache.length;
     if (method === 'chains' || method === 'independent') {
-      const seeds = seedTokens(firstLogits, processors, k, fc.base, endIds);
+      const seeds = seedTokens(stem, processors, k, cache.nextPosition(), endIds, (id) => options.tokenizer.tokenBytes(id));
       const lanes = seeds.tokens.map((t, i) => {
         const lane = newLane();
+        stem.tokens.forEach((s, j) => lane.push(s, stem.logps[j]));
         lane.push(t, seeds.logps[i]);
         return lane;
       });
       const groups = method === 'chains' ? [lanes] : lanes.map((l) => [l]);
-      for (const g of groups) if (!(await decodeLanes(fc, g, chooser, stats))) return cancelled();
-      const [first, ...rest] = lanes.map(toDraft);
+      for (const g of groups) if (!(await decodeLanes(fc, g, chooser, stats, method === 'chains'))) return cancelled();
+      const [first, ...rest] = lanes.filter((l) => !l.dropped).map(toDraft);
       return { drafts: distinct([first, ...rest.sort(byLogp)]), cancelled: false, ...stats };
     }
     if (method === 'sampled') {
@@ -105,8 +117,9 @@ export async function multiDraftGenerate(model: StepModel, cache: KvCache, first
       for (let i = 0; i < k; i++) {
         const lane = newLane();
         lanes.push(lane);
-        const row = firstLogits.slice();
-        const t = sample(row, { position: fc.base, generated: [] });
+        stem.tokens.forEach((s, j) => lane.push(s, stem.logps[j]));
+        const row = stem.logits.slice();
+        const t = sample(row, { position: cache.nextPosition(), generated: lane.tokens });
         if (lane.push(t, logProbOf(row, t)) && !(await decodeLanes(fc, [lane], sample, stats))) return cancelled();
       }
       return { drafts: distinct(lanes.map(toDraft).sort(byLogp)), cancelled: false, ...stats };
@@ -114,21 +127,56 @@ export async function multiDraftGenerate(model: StepModel, cache: KvCache, first
 
     const finish = options.finish ?? 'exact';
     const steps = finish === 'superposed' ? Number.POSITIVE_INFINITY : (options.steps ?? SUPERPOSED_DEFAULTS.steps);
-    const sup = await superposedDrafts(model, cache, firstLogits, config, { ...options, steps }, stats);
+    const sup = await superposedDrafts(model, cache, stem, config, { ...options, steps }, stats);
     if (!sup) return cancelled();
     if (finish === 'superposed') {
       const drafts = sup.map((d) => ({ text: d.text, tokens: d.tokens, stop: d.stop ?? 'maxTokens', logp: d.score, superposedTokens: d.tokens.length }));
       return { drafts: distinct(drafts), cancelled: false, ...stats };
     }
-    // The superposed slots are no draft's true context: the exact finish starts from the prompt.
-    cache.truncate(promptLength);
+    // The superposed slots are no draft's true context: the exact finish starts from the stem.
+    cache.truncate(fc.promptLength);
     const lanes = sup.map(() => newLane());
-    if (!(await verifyDrafts(fc, sup, lanes, options.keepRank ?? k, processors, stats))) return cancelled();
-    if (!(await decodeLanes(fc, lanes, chooser, stats))) return cancelled();
-    return { drafts: distinct(lanes.map(toDraft).sort(byLogp)), cancelled: false, ...stats };
+    if (!(await verifyDrafts(fc, sup, lanes, options.keepRank ?? k, processors, stats, stem))) return cancelled();
+    if (!(await decodeLanes(fc, lanes, chooser, stats, true))) return cancelled();
+    return { drafts: distinct(lanes.filter((l) => !l.dropped).map(toDraft).sort(byLogp)), cancelled: false, ...stats };
   } finally {
     cache.truncate(promptLength);
   }
+}
+
+/**
+ * Greedy tokens that spell a strict prefix of the tail, decoded once for every draft and
+ * appended to the cache (one forward each; usually none: the first token completes the tail).
+ * Null when cancelled.
+ */
+async function decodeStem(fc: ForestContext, firstLogits: Float32Array, processors: readonly LogitsProcessor[], options: MultiDraftOptions, stats: ForestStats): Promise<Stem | null> {
+  let rest = new TextEncoder().encode(options.tail ?? '');
+  const stem: Stem = { tokens: [], logps: [], logits: firstLogits, rest };
+  const chooser = greedyChooser(processors);
+  while (rest.length > 0) {
+    const row = stem.logits.slice();
+    const position = fc.cache.nextPosition();
+    const t = chooser(row, { position, generated: stem.tokens });
+    const b = options.tokenizer.tokenBytes(t);
+    if (b.length === 0 || b.length >= rest.length || !b.every((x, i) => x === rest[i])) break;
+    let out;
+    try {
+      out = await fc.model.forward(fc.cache, { embeds: fc.model.embed([t]), positions: [position], signal: fc.signal });
+    } catch (e) {
+      if (fc.signal?.aborted) return null;
+      throw e;
+    }
+    stats.forwards++;
+    stats.rows++;
+    if (fc.signal?.aborted) return null;
+    fc.cache.append(out.newKeys, out.newValues, [t], [position]);
+    stem.tokens.push(t);
+    stem.logps.push(logProbOf(row, t));
+    stem.logits = out.logits;
+    rest = rest.subarray(b.length);
+    stem.rest = rest;
+  }
+  return stem;
 }
 
 function toDraft(lane: Lane): Draft {

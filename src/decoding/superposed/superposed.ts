@@ -45,6 +45,9 @@ export interface SuperposedOptions {
   ngramContext?: ArrayLike<number>;
 }
 
+/** What superposedDrafts needs of the stem: its tokens (already in the cache) and where it leaves off. */
+export type SuperposedStem = Pick<Stem, 'tokens' | 'logps' | 'logits' | 'rest'>;
+
 /** A draft of the superposed phase. */
 export interface SuperposedDraft {
   tokens: number[];
@@ -59,18 +62,38 @@ export interface SuperposedDraft {
 }
 
 /**
- * The k best first tokens after the processors (generated = []), best first; ids that end the
- * middle are left out unless they are the very best (a lone end token is no alternative).
+ * The tokens every draft starts with: token healing's tail re-spelled a piece at a time
+ * (greedy tokens that are strict prefixes of what is left of it). Drafts branch right after
+ * it, at the position where a token completes the tail: branching earlier would only spell the
+ * same text differently (two tokens for the indentation instead of one).
  */
-export function seedTokens(firstLogits: Float32Array, processors: readonly LogitsProcessor[], k: number, position: number, endIds: ReadonlySet<number>): { tokens: number[]; logps: number[] } {
-  const row = firstLogits.slice();
-  applyLogitsProcessors(processors, row, { position, generated: [] });
-  const ranked = topK(row, k + endIds.size);
+export interface Stem {
+  tokens: number[];
+  logps: number[];
+  /** [vocab] logits of the position after the stem. */
+  logits: Float32Array;
+  /** Bytes of the tail still to spell after the stem (the branch tokens must cover them). */
+  rest: Uint8Array;
+}
+
+/**
+ * The k best tokens after the processors (given the stem as the generated prefix), best first;
+ * ids that end the middle are left out unless they are the very best (a lone end token is no
+ * alternative), and so are alternatives that only spell part of the tail (`stem.rest`).
+ */
+export function seedTokens(stem: Pick<Stem, 'tokens' | 'logits' | 'rest'>, processors: readonly LogitsProcessor[], k: number, position: number, endIds: ReadonlySet<number>, tokenBytes?: (id: number) => Uint8Array): { tokens: number[]; logps: number[] } {
+  const row = stem.logits.slice();
+  applyLogitsProcessors(processors, row, { position, generated: stem.tokens });
+  const ranked = topK(row, 4 * k + endIds.size + 8);
+  const partial = (t: number): boolean => {
+    if (!tokenBytes || stem.rest.length === 0) return false;
+    const b = tokenBytes(t);
+    return b.length < stem.rest.length && b.every((x, i) => x === stem.rest[i]);
+  };
   const tokens: number[] = [];
   for (const t of ranked) {
     if (tokens.length >= k) break;
-    if (tokens.length > 0 && endIds.has(t)) continue;
-    if (row[t] === Number.NEGATIVE_INFINITY) break;
+    if (tokens.length > 0 && (endIds.has(t) || partial(t))) continue;
     tokens.push(t);
   }
   return { tokens, logps: tokens.map((t) => logProbOf(row, t)) };
@@ -102,7 +125,7 @@ export function topK(row: Float32Array, k: number): number[] {
 export async function superposedDrafts(
   model: StepModel,
   cache: KvCache,
-  firstLogits: Float32Array,
+  stem: SuperposedStem,
   config: GenerationConfig,
   options: GenerateOptions & SuperposedOptions,
   stats: ForestStats,
@@ -124,11 +147,12 @@ export async function superposedDrafts(
     return logps.map((lp, i) => (Number.isNaN(p[i]) ? lp : (1 - alpha) * lp + alpha * Math.log(Math.max(p[i], NGRAM_FLOOR))));
   };
 
-  const seeds = seedTokens(firstLogits, processors, k, base, endIds);
-  const seedScores = mix([], seeds.tokens, seeds.logps);
-  let drafts: SuperposedDraft[] = seeds.tokens.map((t, i) => finishCheck(config, options, [t], seeds.logps[i], seedScores[i], seeds.logps[i]));
+  const seeds = seedTokens(stem, processors, k, base, endIds, (id) => options.tokenizer.tokenBytes(id));
+  const seedScores = mix(stem.tokens, seeds.tokens, seeds.logps);
+  const stemLogp = stem.logps.reduce((a, b) => a + b, 0);
+  let drafts: SuperposedDraft[] = seeds.tokens.map((t, i) => finishCheck(config, options, [...stem.tokens, t], stemLogp + seeds.logps[i], seedScores[i], seeds.logps[i]));
 
-  for (let step = 1; step < Math.min(steps, config.maxNewTokens); step++) {
+  for (let step = 1; step < Math.min(steps, config.maxNewTokens - stem.tokens.length); step++) {
     if (signal?.aborted) return null;
     const alive = drafts.filter((d) => d.stop === null);
     if (alive.length === 0) break;
@@ -170,7 +194,8 @@ export async function superposedDrafts(
     const seen = new Set<string>();
     drafts = [];
     for (const c of candidates) {
-      const key = c.tokens.join(',');
+      // Distinct as text: two spellings of the same text are one draft (the better-scored).
+      const key = `${c.stop === null ? '' : 'stop:'}${c.text}`;
       if (seen.has(key)) continue;
       seen.add(key);
       drafts.push(c);
@@ -191,20 +216,22 @@ function finishCheck(config: GenerationConfig, options: GenerateOptions, tokens:
 }
 
 /**
- * The exact finish's first forward: every draft as a chain below its first token, all in one
+ * The exact finish's first forward: every draft as a chain below its first token after the stem, all in one
  * forest forward. Along each chain, a drafted token is kept while the exact model (after the
  * processors) ranks it among its top `keepRank`; the first one it does not is replaced by the
  * exact greedy choice, and the lane continues from there. The first token of every draft is
  * exact already (a seed from the prompt's logits). Returns the lanes, or null when cancelled.
  */
-export async function verifyDrafts(fc: ForestContext, drafts: readonly SuperposedDraft[], lanes: Lane[], keepRank: number, processors: readonly LogitsProcessor[], stats: ForestStats): Promise<boolean> {
+export async function verifyDrafts(fc: ForestContext, drafts: readonly SuperposedDraft[], lanes: Lane[], keepRank: number, processors: readonly LogitsProcessor[], stats: ForestStats, stem: Pick<Stem, 'tokens' | 'logps'>): Promise<boolean> {
   const trees: DraftTree[] = [];
+  const s = stem.tokens.length;
   drafts.forEach((d, l) => {
     const lane = lanes[l];
-    lane.push(d.tokens[0], d.firstLogp);
-    lane.superposed = 1;
-    const tree = new DraftTree(d.tokens[0]);
-    if (!lane.done) tree.addPath(0, d.tokens.slice(1), d.tokens.slice(1).map(() => 1));
+    stem.tokens.forEach((t, i) => lane.push(t, stem.logps[i]));
+    lane.push(d.tokens[s], d.firstLogp);
+    lane.superposed = s + 1;
+    const tree = new DraftTree(d.tokens[s]);
+    if (!lane.done) tree.addPath(0, d.tokens.slice(s + 1), d.tokens.slice(s + 1).map(() => 1));
     trees.push(tree);
   });
   const active = lanes.filter((l) => !l.done);

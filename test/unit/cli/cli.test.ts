@@ -86,6 +86,28 @@ test('complete --speculation: the same completion in every mode; the answer carr
   }
 });
 
+test('complete --drafts: distinct alternatives in "completions", best first; --drafts 1 is the plain answer', async () => {
+  const answer = async (...extra: string[]) => {
+    const r = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '12', '--mode', 'block', ...extra, '--json']);
+    assert.equal(r.code, 0, r.err);
+    return JSON.parse(r.out) as { completion: string; completions: string[] };
+  };
+  const plain = await answer();
+  const one = await answer('--drafts', '1');
+  assert.deepEqual([one.completion, one.completions], [plain.completion, plain.completions]);
+  for (const method of ['chains', 'superposed']) {
+    const r = await answer('--drafts', '3', '--draft-method', method);
+    assert.ok(r.completions.length <= 3 && new Set(r.completions).size === r.completions.length, method);
+    if (r.completions.length > 0) assert.equal(r.completion, r.completions[0]);
+  }
+  const text = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '12', '--mode', 'block', '--drafts', '3']);
+  assert.equal(text.code, 0);
+  assert.match(text.out, /^(--- draft 1\n[\s\S]*--- draft 2\n|[^-])/, 'several drafts are printed one after another');
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--drafts', '9'])).err, /--drafts takes 1 to 8/);
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--drafts', '0'])).err, /--drafts takes a positive integer/);
+  assert.match((await cli(['complete', `${FILE}:1:1`, '--draft-method', 'beam'])).err, /--draft-method takes chains or superposed/);
+});
+
 test('model errors exit 2 with the message and no stack trace', async () => {
   const root = join(tmp, 'pkg');
   mkdirSync(root, { recursive: true });

@@ -73,7 +73,10 @@ async function checkModel(model: CacheModel, tokenizer: TokenizerLike, prompt: n
     assert.deepEqual(spec3.drafts.map((d) => d.tokens), chains.drafts.map((d) => d.tokens), 'speculation changes nothing');
     assert.ok(spec3.forwards <= chains.forwards);
     const independent = await run({ method: 'independent' });
-    assert.deepEqual(independent.drafts.map((d) => d.tokens), chains.drafts.map((d) => d.tokens), 'one after another: the same chains');
+    // One after another: the same chains (together, an alternative far longer than the lead is dropped).
+    const alone = new Set(independent.drafts.map((d) => d.tokens.join(',')));
+    for (const d of chains.drafts) assert.ok(alone.has(d.tokens.join(',')), 'a chain decoded together equals the chain alone');
+    assert.deepEqual(independent.drafts[0].tokens, greedy.tokens);
     assert.ok(independent.forwards >= chains.forwards);
     const sampled = await run({ method: 'sampled', seed: 5 });
     const again = await run({ method: 'sampled', seed: 5 });
