@@ -82,8 +82,6 @@ const VARIANTS: Record<string, { kind: DrafterKind; options?: SpeculationOptions
   'prompt-lookup': { kind: 'prompt-lookup' },
   /** The previous copy-draft cap (16 tokens) against the shipped one (32): do longer copy chains pay? */
   'auto (copy ≤ 16)': { kind: 'auto', options: { copy: { maxTokens: 16 } } },
-  /** Without the sustained-copy state (streak 3: two fully accepted copies in a row have rates of their own). */
-  'auto (no sustained)': { kind: 'auto', options: { copy: { sustainedStreak: false } } },
 };
 const DRAFTERS = Object.keys(VARIANTS);
 const QS = DEFAULT_FORWARD_MS.qs;

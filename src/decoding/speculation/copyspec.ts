@@ -218,13 +218,10 @@ function lengthBucket(m: number): number {
 
 const CHAIN_SLOTS = 16;
 /**
- * How the previous forwards' copies went: 0 none or rejected at once, 1 partly accepted, 2 all
- * accepted (an ongoing copy: the next tokens are very likely the source's next tokens too),
- * 3 all accepted in two or more forwards in a row (a sustained copy: the user's block being
- * copied line after line, where acceptance stays near 1 far down the chain, so the planner may
- * verify longer chains than after one lucky forward).
+ * How the previous forward's copy went: 0 none or rejected at once, 1 partly accepted, 2 all
+ * accepted (an ongoing copy: the next tokens are very likely the source's next tokens too).
  */
-const STREAKS = 4;
+const STREAKS = 3;
 
 function copySlot(streak: number, bucket: number, k: number): number {
   return (streak * LENGTH_BUCKETS + bucket) * CHAIN_SLOTS + Math.min(k, CHAIN_SLOTS - 1);
@@ -236,7 +233,6 @@ export function copyAcceptanceTable(): AcceptanceTable {
     const k = slot % CHAIN_SLOTS;
     const bucket = Math.floor(slot / CHAIN_SLOTS) % LENGTH_BUCKETS;
     const streak = Math.floor(slot / (CHAIN_SLOTS * LENGTH_BUCKETS));
-    if (streak === 3) return k === 0 ? 0.8 : 0.92;
     if (streak === 2) return k === 0 ? 0.7 : 0.85;
     if (streak === 1) return k === 0 ? 0.35 : 0.75;
     return k === 0 ? 0.15 + 0.07 * bucket : 0.7;
@@ -250,8 +246,6 @@ export interface CopySpecOptions {
   selection?: CopySelection;
   /** γ of a second index tried when the γ-gram has no earlier occurrence (default 2; 0 = none). */
   fallbackGamma?: number;
-  /** Rates of their own for sustained copies (streak 3, default true; false: as streak 2, for comparison). */
-  sustainedStreak?: boolean;
 }
 
 /**
@@ -326,6 +320,6 @@ export class CopySpecSource {
   /** After this forward's record() calls: the streak the next draft is judged in. */
   settle(): void {
     const j = this.judged;
-    this.streak = !j.any || j.accepted === 0 ? 0 : j.rejected ? 1 : this.streak >= 2 && this.opts.sustainedStreak !== false ? 3 : 2;
+    this.streak = !j.any || j.accepted === 0 ? 0 : j.rejected ? 1 : 2;
   }
 }

@@ -136,15 +136,8 @@ test('CopySpecSource falls back to a 2-gram match, and trusts an ongoing copy mo
   const after = new DraftTree(7);
   fresh.propose(after, ctx(p2, [6, 7], 4));
   assert.ok(after.estimates[1] > first, `streak raises the first estimate (${first} → ${after.estimates[1]})`);
-  // A second fully accepted forward in a row: a sustained copy, trusted further down the chain.
-  for (const src of after.sources.slice(1)) fresh.record(src[0].slot, true);
-  fresh.settle();
-  const sustained = new DraftTree(7);
-  fresh.propose(sustained, ctx(p2, [6, 7], 4));
-  assert.ok(sustained.estimates[1] > after.estimates[1] && sustained.estimates[2] > after.estimates[2], `${after.estimates.join()} → ${sustained.estimates.join()}`);
-  assert.notEqual(sustained.sources[1][0].slot, after.sources[1][0].slot, 'its own rates');
   // A rejection at the first copied token resets it.
-  fresh.record(sustained.sources[1][0].slot, false);
+  fresh.record(after.sources[1][0].slot, false);
   fresh.settle();
   const reset = new DraftTree(7);
   fresh.propose(reset, ctx(p2, [6, 7], 4));
