@@ -182,7 +182,10 @@ export interface DecodeProfile {
   stepMs: number;
   /** Σ kernel time per step, ms; stepMs − kernelMs is the framework's own time (scheduling, feeds, outputs). */
   kernelMs: number;
-  /** µs per step by operator; MatMul / FusedMatMul split into weight products and attention over the K/V cache. */
+  /**
+   * µs per step by operator type. FusedMatMul is only attention's Q·Kᵀ over the cache (transB,
+   * scale folded in); MatMul is the weight products plus attention's P·V.
+   */
   byOp: Record<string, number>;
 }
 
@@ -224,17 +227,14 @@ export async function profileDecode(ck: Checkpoint, threads: number, spinning: b
     session.endProfiling();
     const file = readdirSync(dir).find((f) => f.endsWith('.json'));
     if (!file) throw new Error('onnxruntime wrote no profile');
-    type Event = { cat: string; name: string; dur: number; args?: { op_name?: string; input_type_shape?: Array<Record<string, number[]>> } };
-    // The model's weights are the only 2-D MatMul inputs (attention multiplies 4-D Q, K, V, P).
-    const hasWeight = (e: Event): boolean => (e.args?.input_type_shape ?? []).some((t) => Object.values(t)[0]?.length === 2);
+    type Event = { cat: string; name: string; dur: number; args?: { op_name?: string } };
     const events = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Event[];
     const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').length;
     const byOp: Record<string, number> = {};
     let kernel = 0;
     for (const e of events) {
       if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
-      let op = e.args?.op_name ?? '?';
-      if (op === 'MatMul' || op === 'FusedMatMul' || op === 'Gemm') op += hasWeight(e) ? ' (weights)' : ' (K/V)';
+      const op = e.args?.op_name ?? '?';
       byOp[op] = (byOp[op] ?? 0) + e.dur;
       kernel += e.dur;
     }
