@@ -16,3 +16,21 @@ export function alternatives(result: Pick<CompletionResult, 'completion' | 'comp
     return true;
   });
 }
+
+/**
+ * Drafts to ask the service for. Typing (an automatic trigger) asks for one, so ghost text costs
+ * a single greedy draft (bench/results/superposed.md: 3 drafts take about 2× its time); an
+ * explicit trigger — the user cycling with Alt+] / Alt+[, which makes VS Code ask again, or
+ * Trigger Completion — asks for every configured alternative.
+ */
+export function draftsFor(explicit: boolean, configured: number): number {
+  return explicit ? Math.max(1, configured) : 1;
+}
+
+/**
+ * Whether a completion-cache hit answers the request: not when the user asks for alternatives
+ * the entry does not have (it was stored by a one-draft typing request).
+ */
+export function cacheAnswers(explicit: boolean, configured: number, cachedAlternatives: number): boolean {
+  return cachedAlternatives >= draftsFor(explicit, configured) || cachedAlternatives > 1;
+}

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { CompletionCache } from '../completion/completionCache';
 import { completionOptions } from '../config';
 import type { Ctx } from '../ctx';
-import { alternatives } from './alternatives';
+import { alternatives, cacheAnswers, draftsFor } from './alternatives';
 import type { DocumentSync } from './documentSync';
 import { sampleFrom } from './latency';
 import { askMembers, memberAccessAt } from './memberOracle';
@@ -50,15 +50,15 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
     const prefix = document.getText(new vscode.Range(new vscode.Position(0, 0), position));
     const suffixEnd = document.positionAt(document.offsetAt(position) + CACHE_SUFFIX_CHARS);
     const suffix = document.getText(new vscode.Range(position, suffixEnd));
+    const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     const cached = settings.completionCache ? this.cache.get(path, prefix, suffix) : undefined;
-    if (cached) {
+    if (cached && cacheAnswers(explicit, settings.drafts, cached.completions.length)) {
       // The model run still in flight was for an earlier keystroke of this same suggestion.
       this.gate.cancel();
       return cached.completions.map((text) => insertAt(text, position));
     }
 
     const cancel = abortOnCancel(token);
-    const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     const entering = this.gate.enter(explicit ? 0 : settings.debounceMs, cancel.signal);
     // The language server's members (optional monitor oracle) are asked for during the debounce.
     const hints = settings.monitors && settings.languageServerMembers ? languageServerMembers(document, position, settings.languageServerBudgetMs, cancel.signal, entering) : undefined;
@@ -78,7 +78,7 @@ export class InlineCompletionProvider implements vscode.InlineCompletionItemProv
         line: position.line,
         col: position.character,
         maxTokens: settings.maxTokens,
-        options: memberHints ? { ...completionOptions(settings), memberHints } : completionOptions(settings),
+        options: { ...completionOptions(settings), drafts: draftsFor(explicit, settings.drafts), ...(memberHints ? { memberHints } : {}) },
         signal: ticket.signal,
       });
       if (ticket.signal.aborted || result.stopReason === 'cancelled') return undefined;
