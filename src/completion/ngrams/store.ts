@@ -10,9 +10,9 @@
 //              u32 text hash (CRC-32 of the UTF-8 text), u32 n, n × u32 token)
 //   u32 CRC-32 of everything before it
 
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { DebouncedFile } from '../../persistence/debouncedFile';
 
 export const NGRAM_FILE = 'ngrams.bin';
 export const MAX_NGRAM_STATE_BYTES = 8 * 1024 * 1024;
@@ -129,8 +129,7 @@ export interface NgramStoreOptions {
 
 /** Owns one workspace's n-gram file: load once, debounced saves, flush on shutdown. */
 export class NgramStore {
-  private timer: NodeJS.Timeout | undefined;
-  private saving: Promise<void> = Promise.resolve();
+  private readonly saver: DebouncedFile;
   private dirty = false;
 
   constructor(
@@ -138,59 +137,40 @@ export class NgramStore {
     /** The records to save, newest first (called at save time). */
     private readonly snapshot: () => StoredTokens[],
     private readonly fingerprint: () => number,
-  ) {}
+  ) {
+    this.saver = new DebouncedFile({
+      file: opts.dir === undefined ? undefined : join(opts.dir, NGRAM_FILE),
+      label: 'n-grams',
+      log: opts.log,
+      saveDelayMs: opts.saveDelayMs,
+      encode: () => {
+        if (!this.dirty) return undefined;
+        this.dirty = false;
+        return encodeTokenLists(this.snapshot(), this.fingerprint(), this.opts.maxBytes);
+      },
+    });
+  }
 
   get file(): string | undefined {
-    return this.opts.dir === undefined ? undefined : join(this.opts.dir, NGRAM_FILE);
+    return this.saver.file;
   }
 
   /** The stored records, or none when there is no usable file. Never throws. */
   async load(vocab: number): Promise<StoredTokens[]> {
-    const file = this.file;
-    if (!file) return [];
-    try {
-      const records = decodeTokenLists(await readFile(file), this.fingerprint(), vocab);
-      this.opts.log?.info(`n-grams: loaded ${records.length} token lists from ${file}`);
-      return records;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log?.warn(`n-grams: ignoring ${file}: ${e instanceof Error ? e.message : String(e)}`);
-      return [];
-    }
+    const records = await this.saver.read((bytes) => decodeTokenLists(bytes, this.fingerprint(), vocab));
+    if (!records) return [];
+    this.opts.log?.info(`n-grams: loaded ${records.length} token lists from ${this.file}`);
+    return records;
   }
 
   /** Something changed: save once it has been quiet for a while. */
   touch(): void {
     this.dirty = true;
-    if (!this.file || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.opts.saveDelayMs ?? 30_000);
-    this.timer.unref?.();
+    this.saver.touch();
   }
 
   /** Saves now when something changed. Never throws (a failed save is logged). */
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.saving = this.saving.then(() => this.save());
-    return this.saving;
-  }
-
-  private async save(): Promise<void> {
-    const file = this.file;
-    if (!file || !this.dirty) return;
-    this.dirty = false;
-    const bytes = encodeTokenLists(this.snapshot(), this.fingerprint(), this.opts.maxBytes);
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(tmp, bytes);
-      await rename(tmp, file);
-    } catch (e) {
-      this.opts.log?.warn(`n-grams: could not save ${file}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    return this.saver.flush();
   }
 }

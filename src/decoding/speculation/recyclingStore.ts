@@ -8,10 +8,10 @@
 //   rows × (u32 token, K × i32 successors), most recently written first
 //   u32 CRC-32 of everything before it
 
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { TokenizerLike } from '../../engine/types';
+import { DebouncedFile } from '../../persistence/debouncedFile';
 import { AdjacencyMatrix, RECYCLING_K } from './recycling';
 
 export const RECYCLING_FILE = 'token-recycling.bin';
@@ -106,69 +106,46 @@ export interface RecyclingStoreOptions {
 
 /** Owns one workspace's matrix file: load once, debounced saves, flush on shutdown. */
 export class RecyclingStore {
-  private timer: NodeJS.Timeout | undefined;
-  /** The save in progress: saves never overlap. */
-  private saving: Promise<void> = Promise.resolve();
+  private readonly saver: DebouncedFile;
   private matrix: AdjacencyMatrix | undefined;
   private fingerprint = 0;
 
-  constructor(private readonly opts: RecyclingStoreOptions = {}) {}
+  constructor(private readonly opts: RecyclingStoreOptions = {}) {
+    this.saver = new DebouncedFile({
+      file: opts.dir === undefined ? undefined : join(opts.dir, RECYCLING_FILE),
+      label: 'token recycling',
+      log: opts.log,
+      saveDelayMs: opts.saveDelayMs,
+      encode: () => {
+        const m = this.matrix;
+        if (!m || !m.dirty) return undefined;
+        const bytes = encodeMatrix(m, this.fingerprint, this.opts.maxBytes);
+        m.markSaved();
+        return bytes;
+      },
+    });
+  }
 
   get file(): string | undefined {
-    return this.opts.dir === undefined ? undefined : join(this.opts.dir, RECYCLING_FILE);
+    return this.saver.file;
   }
 
   /** The persisted matrix, or an empty one when there is none usable. Never throws. */
   async load(vocab: number, fingerprint: number): Promise<AdjacencyMatrix> {
     this.fingerprint = fingerprint;
-    const file = this.file;
-    let m: AdjacencyMatrix | undefined;
-    if (file) {
-      try {
-        m = decodeMatrix(await readFile(file), vocab, fingerprint);
-        this.opts.log?.info(`token recycling: loaded ${m.filledRows()} rows from ${file}`);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT') this.opts.log?.warn(`token recycling: ignoring ${file}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    const m = await this.saver.read((bytes) => decodeMatrix(bytes, vocab, fingerprint));
+    if (m) this.opts.log?.info(`token recycling: loaded ${m.filledRows()} rows from ${this.file}`);
     this.matrix = m ?? new AdjacencyMatrix(vocab);
     return this.matrix;
   }
 
   /** The matrix changed: save it once it has been quiet for a while. */
   touch(): void {
-    if (!this.file || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.opts.saveDelayMs ?? 30_000);
-    this.timer.unref?.();
+    this.saver.touch();
   }
 
   /** Saves now when there is something new. Never throws (a failed save is logged). */
   flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.saving = this.saving.then(() => this.save());
-    return this.saving;
-  }
-
-  private async save(): Promise<void> {
-    const file = this.file;
-    const m = this.matrix;
-    if (!file || !m || !m.dirty) return;
-    const bytes = encodeMatrix(m, this.fingerprint, this.opts.maxBytes);
-    m.markSaved();
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(tmp, bytes);
-      await rename(tmp, file);
-    } catch (e) {
-      this.opts.log?.warn(`token recycling: could not save ${file}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    return this.saver.flush();
   }
 }
