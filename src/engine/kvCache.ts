@@ -172,24 +172,7 @@ export class KvCache {
     if (m !== del && tail > 0) {
       this.moveSlots(start + del, start + m, tail);
     }
-    if (insert) {
-      const { numLayers, numKvHeads, headDim } = this.shape;
-      for (let l = 0; l < numLayers; l++) {
-        for (let h = 0; h < numKvHeads; h++) {
-          const src = h * m * headDim;
-          const dst = (h * this.cap + start) * headDim;
-          const n = m * headDim;
-          this.k[l].set(insert.keys[l].subarray(src, src + n), dst);
-          this.kEnc[l].set(insert.keys[l].subarray(src, src + n), dst);
-          this.v[l].set(insert.values[l].subarray(src, src + n), dst);
-        }
-      }
-      for (let i = 0; i < m; i++) {
-        this.tok[start + i] = insert.tokens[i];
-        this.pos[start + i] = insert.positions[i];
-        this.encPos[start + i] = insert.positions[i];
-      }
-    }
+    if (insert) this.putRows(start, insert);
     this.len = newLen;
     this.shrinkIfSparse();
   }
@@ -247,6 +230,12 @@ export class KvCache {
     const m = rows.tokens.length;
     this.checkRange(start, start + m);
     this.checkRows(rows, m);
+    this.putRows(start, rows);
+  }
+
+  /** Copies checked rows into slots [start, start + rows.tokens.length), which must be allocated: K, K_enc, V, tokens and positions (current = encoded). */
+  private putRows(start: number, rows: KvRows): void {
+    const m = rows.tokens.length;
     const { numLayers, numKvHeads, headDim } = this.shape;
     for (let l = 0; l < numLayers; l++) {
       for (let h = 0; h < numKvHeads; h++) {
