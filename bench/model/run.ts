@@ -61,6 +61,7 @@ import { InFileNgram } from './baselines';
 import { firstLine, sampleLines, withLineBlanked, type LineExample } from './examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
 import { middleLoss, middleLossSpm, middleLossWithoutSuffix, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
+import { flag } from '../args';
 
 const ROOT = resolve(__dirname, '..', '..');
 const MAX_NEW = 64;
@@ -68,11 +69,6 @@ const CONTEXT = DEFAULT_PROMPT_BUDGET.maxContextTokens;
 /** What every service request sets (see the file comment); everything else is the default. */
 const REQUEST: CompletionOptions = { mode: 'line', cache: 'prefix', completionCache: false };
 const MONITOR_BUDGET_MS = 5000;
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function num(args: string[], name: string, dflt: number): number {
   const v = flag(args, name);

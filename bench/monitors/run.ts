@@ -26,9 +26,8 @@
 // --quick: a smoke run (5 examples per language, 8 for the overhead, 3 line starts per language).
 // Writes bench/out/monitors.json (or --out FILE).
 
-import { mkdirSync, readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { Node } from 'web-tree-sitter';
 import { analysisLangFor, WorkspaceAnalysis } from '../../src/analysis/index';
 import { grammarForLanguageId, languageIdForPath } from '../../src/analysis/grammars';
@@ -46,12 +45,8 @@ import { afterTail, healingProcessor, healingTail, stripTail } from '../../src/d
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
 import { bootstrap as bootstrapOf, lcg, meanNormalCi, r3, rankQuantile } from '../stats';
-
-interface HeldoutRecord {
-  path: string;
-  lang: string;
-  text: string;
-}
+import { flag, num } from '../args';
+import { readHeldoutDir, type HeldoutRecord } from '../heldout';
 
 interface Example {
   path: string;
@@ -62,16 +57,6 @@ interface Example {
   dotEnd: number;
   memberEnd: number;
   legal: Set<string>;
-}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-function num(args: string[], name: string, dflt: number): number {
-  const v = flag(args, name);
-  return v === undefined ? dflt : Number(v);
 }
 
 // The statistics (bench/stats.ts) as this report has always shown them: empty sets as 0, the
@@ -95,17 +80,7 @@ function bootstrap<T>(rows: T[], stat: (rs: T[]) => number): [number, number] {
 }
 
 export function readHeldout(dir: string): HeldoutRecord[] {
-  if (!existsSync(dir)) return [];
-  const out: HeldoutRecord[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl.gz')).sort()) {
-    const text = gunzipSync(readFileSync(join(dir, f))).toString('utf8');
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      const r = JSON.parse(line) as Partial<HeldoutRecord>;
-      if (typeof r.path === 'string' && typeof r.text === 'string') out.push({ path: r.path, lang: String(r.lang ?? ''), text: r.text });
-    }
-  }
-  return out;
+  return existsSync(dir) ? readHeldoutDir(dir) : [];
 }
 
 /** Member accesses in a tree: receiver node, member node, and the separator's end. */

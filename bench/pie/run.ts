@@ -79,6 +79,7 @@ import { opsBench } from './ops';
 import { reuseOf, type Reuse } from './reuse';
 import { editSimilarity, mean, pairedDifference, pairedMeanDiff, pairedProportions, quantile, r1, r3, wilson, type PairedProportions } from '../stats';
 import { cutToTokens, lineOf, lineStarts, makeEdit, pickTarget, readHeldout, TASK_SPECS, type EditCase, type HeldoutRecord, type Task } from './workload';
+import { flag } from '../args';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -180,11 +181,6 @@ function sideOf(c: EditCase): Side {
   const above = c.edits.every((e) => e.end <= c.cursorPre);
   const below = c.edits.every((e) => e.start >= c.cursorPre);
   return above ? 'above' : below ? 'below' : 'both';
-}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 function num(args: string[], name: string, dflt: number): number {

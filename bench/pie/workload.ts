@@ -9,32 +9,19 @@
 // such edits of 1–3 lines in one change (a rename, a multi-cursor edit, a format). So the line
 // predicted after the edit is always real code in its real context.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { existsSync } from 'node:fs';
 import type { TokenizerLike } from '../../src/engine/types';
 import type { TextEdit } from '../../src/completion/pie/segmentTokens';
+import { readHeldoutDir, type HeldoutRecord } from '../heldout';
 
-export interface HeldoutRecord {
-  path: string;
-  lang: string;
-  text: string;
-}
+export type { HeldoutRecord };
 
 export type Task = 'insertion' | 'deletion' | 'multi' | 'hard';
 
+/** The held-out records, line ends normalised to \n; throws when there is no data. */
 export function readHeldout(dir: string): HeldoutRecord[] {
   if (!existsSync(dir)) throw new Error(`no held-out data at ${dir}`);
-  const out: HeldoutRecord[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl.gz')).sort()) {
-    const text = gunzipSync(readFileSync(join(dir, f))).toString('utf8');
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      const r = JSON.parse(line) as Partial<HeldoutRecord>;
-      if (typeof r.path === 'string' && typeof r.text === 'string') out.push({ path: r.path, lang: String(r.lang ?? ''), text: r.text.replace(/\r\n?/g, '\n') });
-    }
-  }
-  return out;
+  return readHeldoutDir(dir).map((r) => ({ ...r, text: r.text.replace(/\r\n?/g, '\n') }));
 }
 
 /** Offsets where each line starts; the last entry is the text length. */

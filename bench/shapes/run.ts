@@ -19,6 +19,7 @@ import { Model } from '../../src/engine/model';
 import type { Checkpoint } from '../../src/engine/types';
 import { writeTinyCheckpoint } from '../../test/fixtures/tinyModel';
 import { copyBandwidth, decode, linearParams, median, prefillTokS } from '../engine/run';
+import { flag } from '../args';
 
 const ROOT = resolve(__dirname, '..', '..');
 const VOCAB = 15232;
@@ -76,11 +77,6 @@ function checkpointDir(s: Shape): string {
     });
   }
   return dir;
-}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
 }
 
 const r1 = (x: number): number => Math.round(x * 10) / 10;

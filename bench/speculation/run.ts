@@ -70,6 +70,7 @@ import { DraftTree, Speculation, speculativeGenerate, type DrafterKind, type Spe
 import { DEFAULT_FORWARD_MS } from '../../src/decoding/speculation/planner';
 import { AdjacencyMatrix, RecyclingSource } from '../../src/decoding/speculation/recycling';
 import { mulberry32 } from '../../test/fixtures/tinyModel';
+import { flag, num } from '../args';
 
 const ROOT = resolve(__dirname, '..', '..');
 export const LANGS = ['python', 'c', 'typescript'] as const;
@@ -121,16 +122,6 @@ interface Row {
   textChars?: number;
   /** Per drafter: ms, ratio, tokens per forward, rows per forward, draft share, output equal. */
   drafters: Record<string, { ms: number; ratio: number; tokensPerForward: number; rowsPerForward: number; draftShare: number; forwards: number; equal: boolean; firstDifference?: { index: number; greedy: number; got: number } }>;
-}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-function num(args: string[], name: string, dflt: number): number {
-  const v = flag(args, name);
-  return v === undefined ? dflt : Number(v);
 }
 
 function median(xs: number[]): number {

@@ -37,6 +37,7 @@ import { languageIdForPath } from '../../src/analysis/grammars';
 import { firstLine, sampleLines, type LineExample } from '../model/examples';
 import { GROUPS, GROUP_LABEL, loadHeldout, type Group, type HeldoutDoc } from '../model/heldout';
 import { median, pairedDifference, wilson, mean } from '../stats';
+import { flag, num } from '../args';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -69,16 +70,6 @@ interface Row {
   target: string;
   /** Per variant: wall ms, completions, top-1 and best-of-k right. */
   runs: Record<string, { ms: number; completions: string[]; top1: boolean; best: boolean; stop: string }>;
-}
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
-function num(args: string[], name: string, dflt: number): number {
-  const v = flag(args, name);
-  return v === undefined ? dflt : Number(v);
 }
 
 function quantile(xs: readonly number[], q: number): number {
