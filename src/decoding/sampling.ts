@@ -29,3 +29,15 @@ export function greedyChooser(processors: readonly LogitsProcessor[] = []): Toke
     return id;
   };
 }
+
+/** mulberry32: a tiny seeded generator of uniform [0, 1), so sampled runs (and test data) repeat exactly. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

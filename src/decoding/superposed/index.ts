@@ -23,7 +23,7 @@
 import type { KvCache } from '../../engine/kvCache';
 import type { GenerateOptions, StepModel } from '../generate';
 import type { GenerationConfig } from '../generationConfig';
-import { greedyChooser } from '../sampling';
+import { greedyChooser, mulberry32 } from '../sampling';
 import type { Drafter } from '../speculation/verify';
 import { applyLogitsProcessors, type LogitsProcessor } from '../logitsProcessors';
 import type { TokenChooser } from '../sampling';
@@ -219,17 +219,5 @@ function samplingChooser(processors: readonly LogitsProcessor[], temperature: nu
       if (u <= 0) return i;
     }
     return last;
-  };
-}
-
-/** A small seeded generator (mulberry32), so sampled baselines repeat exactly. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
