@@ -23,6 +23,7 @@ import type { KvCache } from '../../engine/kvCache';
 import { GenerationRecorder, type GenerateOptions, type GenerationStop, type StepModel } from '../generate';
 import type { GenerationConfig } from '../generationConfig';
 import { applyLogitsProcessors, type LogitsProcessor } from '../logitsProcessors';
+import { argmax } from '../sampling';
 import { DraftTree } from '../speculation/tree';
 import { forestForward, Lane, logProbOf, type ForestContext, type ForestStats } from './forest';
 import type { NgramModel } from './types';
@@ -254,7 +255,7 @@ export async function verifyDrafts(fc: ForestContext, drafts: readonly Superpose
           token = drafted;
           kept = true;
         } else {
-          token = argmaxRow(r);
+          token = argmax(r);
           if (token < 0) throw new Error(`every token is masked at position ${position(node)}`);
         }
         if (kept) lane.superposed++;
@@ -272,16 +273,4 @@ function rankOf(row: Float32Array, token: number): number {
   let r = 0;
   for (let i = 0; i < row.length; i++) if (row[i] > v || (row[i] === v && i < token)) r++;
   return r;
-}
-
-function argmaxRow(row: Float32Array): number {
-  let best = -1;
-  let v = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < row.length; i++) {
-    if (row[i] > v) {
-      v = row[i];
-      best = i;
-    }
-  }
-  return best;
 }
