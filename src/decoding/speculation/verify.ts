@@ -81,22 +81,26 @@ export function forwardTree(model: StepModel, cache: KvCache, tree: DraftTree, r
   });
 }
 
+/** Rows `rows` of one layer's new K or V from a forward over q rows ([kvH, q, d]), as [kvH, rows.length, d]. */
+export function gatherKvRows(src: Float32Array, kvH: number, q: number, d: number, rows: readonly number[]): Float32Array {
+  const n = rows.length;
+  const out = new Float32Array(kvH * n * d);
+  for (let h = 0; h < kvH; h++) {
+    for (let i = 0; i < n; i++) {
+      const from = (h * q + rows[i]) * d;
+      out.set(src.subarray(from, from + d), (h * n + i) * d);
+    }
+  }
+  return out;
+}
+
 /** Appends the K/V rows of `path` (node indices, root first) from a forwardTree result to the cache. */
 export function appendPath(cache: KvCache, tree: DraftTree, step: ForwardResult, path: readonly number[], rootPosition: number): void {
   const q = tree.size;
   const n = path.length;
   const { numKvHeads: kvH, headDim: d } = cache.shape;
-  const pick = (rows: Float32Array): Float32Array => {
-    if (n === q) return rows; // the whole tree was one accepted chain: rows already in path order
-    const out = new Float32Array(kvH * n * d); // [kvH, n, d]
-    for (let h = 0; h < kvH; h++) {
-      for (let i = 0; i < n; i++) {
-        const src = (h * q + path[i]) * d;
-        out.set(rows.subarray(src, src + d), (h * n + i) * d);
-      }
-    }
-    return out;
-  };
+  // n === q: the whole tree was one accepted chain, rows already in path order.
+  const pick = (rows: Float32Array): Float32Array => (n === q ? rows : gatherKvRows(rows, kvH, q, d, path));
   cache.append(
     step.newKeys.map(pick),
     step.newValues.map(pick),

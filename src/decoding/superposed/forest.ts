@@ -14,7 +14,7 @@ import { GenerationRecorder, type GenerateOptions, type GenerationResult, type S
 import type { GenerationConfig } from '../generationConfig';
 import type { TokenChooser } from '../sampling';
 import { DraftTree } from '../speculation/tree';
-import type { Drafter } from '../speculation/verify';
+import { gatherKvRows, type Drafter } from '../speculation/verify';
 
 /** One draft being decoded. */
 export class Lane {
@@ -210,16 +210,6 @@ export async function decodeLanes(fc: ForestContext, lanes: readonly Lane[], cho
 /** Appends rows `rows` (of a forward over q rows) to the cache, in the order given. */
 function appendRows(cache: KvCache, step: ForwardResult, q: number, rows: readonly number[], tokens: readonly number[], positions: readonly number[]): void {
   const { numKvHeads: kvH, headDim: d } = cache.shape;
-  const n = rows.length;
-  const pick = (src: Float32Array): Float32Array => {
-    const out = new Float32Array(kvH * n * d); // [kvH, n, d]
-    for (let h = 0; h < kvH; h++) {
-      for (let i = 0; i < n; i++) {
-        const from = (h * q + rows[i]) * d;
-        out.set(src.subarray(from, from + d), (h * n + i) * d);
-      }
-    }
-    return out;
-  };
+  const pick = (src: Float32Array): Float32Array => gatherKvRows(src, kvH, q, d, rows);
   cache.append(step.newKeys.map(pick), step.newValues.map(pick), tokens, positions);
 }
