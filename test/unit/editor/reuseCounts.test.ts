@@ -14,13 +14,18 @@ import { disposeTiny, loadTiny } from '../decoding/tinyModel';
 
 after(disposeTiny);
 
-test('status bar and latency report show the reuse counts of the cache update that served the completion', async () => {
+/** A service on the shared tiny model (wrapped so that shutting the service down leaves the model open). */
+async function tinyService(): Promise<CompletionService> {
   const { model, ckpt } = await loadTiny();
   const wrapped = {
     tokenizer: ckpt.tokenizer,
     model: { embed: (t: ArrayLike<number>) => model.embed(t), createCache: () => model.createCache(), forward: (c: KvCache, r: ForwardRequest) => model.forward(c, r), dispose: () => {} },
   };
-  const svc = new CompletionService({ modelDir: 'tiny', loader: async () => wrapped });
+  return new CompletionService({ modelDir: 'tiny', loader: async () => wrapped });
+}
+
+test('status bar and latency report show the reuse counts of the cache update that served the completion', async () => {
+  const svc = await tinyService();
   const lines = Array.from({ length: 40 }, (_, i) => `value_${i} = compute(${i}, "item ${i}")`);
   svc.open('m.py', `${lines.join('\n')}\n`);
   const req = { path: 'm.py', line: 35, col: 0, maxTokens: 4, options: { cache: 'pie' as const, monitors: false, mode: 'line' as const } };
@@ -48,12 +53,7 @@ test('status bar and latency report show the reuse counts of the cache update th
 });
 
 test('spm layout with token healing, and a refresh window: the counts are still what the update did', async () => {
-  const { model, ckpt } = await loadTiny();
-  const wrapped = {
-    tokenizer: ckpt.tokenizer,
-    model: { embed: (t: ArrayLike<number>) => model.embed(t), createCache: () => model.createCache(), forward: (c: KvCache, r: ForwardRequest) => model.forward(c, r), dispose: () => {} },
-  };
-  const svc = new CompletionService({ modelDir: 'tiny', loader: async () => wrapped });
+  const svc = await tinyService();
   const lines = Array.from({ length: 40 }, (_, i) => `    value_${i} = compute(${i}, "item ${i}")`);
   svc.open('s.py', `def run():\n${lines.join('\n')}\n`);
   // After the indentation, where the spm rule heals the whitespace token.
