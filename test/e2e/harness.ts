@@ -93,6 +93,7 @@ export function buildVsix(outDir: string): string {
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package-vsix.mjs'), '--out', out], {
     cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20,
   });
+  mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'package.log'), `${r.stdout}\n${r.stderr}`);
   if (r.status !== 0 || !existsSync(out)) {
     throw new Error(`packaging failed (exit ${r.status}); see test-results/e2e/package.log\n${(r.stdout + r.stderr).slice(-3000)}`);
