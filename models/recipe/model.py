@@ -179,6 +179,27 @@ class Qwen2ForCausalLM(nn.Module):
         return sd
 
 
+def load_hf_weights(model, folder: str):
+    """Load a (tied) Qwen2 safetensors checkpoint into our module; every stored tensor must match."""
+    import os
+    from safetensors.torch import load_file
+    sd = {}
+    for f in sorted(os.listdir(folder)):
+        if f.endswith(".safetensors"):
+            sd.update(load_file(os.path.join(folder, f)))
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd and k != "lm_head.weight"]
+    unexpected = [k for k in sd if k not in own]
+    bad = [k for k in sd if k in own and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or bad:
+        raise SystemExit(f"--init-from {folder}: missing {missing[:5]}, unexpected {unexpected[:5]}, shape mismatch {bad[:5]}")
+    with torch.no_grad():
+        for k, v in sd.items():
+            own[k].copy_(v.to(own[k].dtype))
+    if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
+        raise SystemExit("--init-from: lm_head is not tied to embed_tokens")
+
+
 def hf_config_dict(cfg: Config, eos_id: int, pad_id: int | None = None) -> dict:
     return {
         "architectures": ["Qwen2ForCausalLM"],

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import pickle
 import random
@@ -66,6 +67,23 @@ PY_HELDOUT_PKGS = {"rich", "click", "requests"}
 
 FIM_RATE = 0.5
 SPM_RATE = 0.5
+# Document mixes. "base" made the first training run (views 0..): the rates above and
+# choose_span's four middle kinds. "editor" is the fine-tuning mix of run_ft.sh: more FIM, mostly
+# SPM (the order the extension sends), and middles shaped like editor requests that end where an
+# editor's suffix starts (see choose_span_editor). Chosen with SLIP_MIX; its views live in
+# WORK/views_<mix> (base: WORK/views) and are numbered from 100 (200) so their shuffles and FIM
+# choices differ from the base run's. "pack": "rows" lays the stream out with RowPacker; the
+# other mixes concatenate examples, so a row boundary may cut a FIM example (the part after the
+# cut then shows a middle without its suffix: that teaches a model to ignore the suffix).
+MIXES = {
+    "base": {"fim": FIM_RATE, "spm": SPM_RATE, "views": "views", "first_view": 0},
+    "editor": {"fim": 0.8, "spm": 0.7, "views": "views_editor", "first_view": 100},
+    # the editor mix laid out so that no FIM example straddles a training row (RowPacker)
+    "editor_rows": {"fim": 0.8, "spm": 0.7, "views": "views_editor_rows", "first_view": 200, "pack": "rows"},
+}
+MIX = os.environ.get("SLIP_MIX", "base")
+if MIX not in MIXES:
+    raise SystemExit(f"SLIP_MIX must be one of {sorted(MIXES)}, got {MIX!r}")
 FIM_CHUNK_CHARS = 5000  # ~1500 tokens: a FIM example of one chunk fits in 2048 tokens
 
 GROUPS = ("python", "c", "ts")  # language groups: Python, C/C++/CUDA, TypeScript/JavaScript
@@ -201,7 +219,8 @@ def ts_records(paths: list[str]):
     for p in paths:
         if not p or not os.path.exists(p):
             continue
-        with gzip.open(p, "rt", encoding="utf-8") as f:
+        opener = lzma.open if p.endswith(".xz") else gzip.open
+        with opener(p, "rt", encoding="utf-8") as f:
             for line in f:
                 line = line.strip()
                 if line:
@@ -519,6 +538,60 @@ def choose_span(rng: random.Random, text: str, kind_weights=(0.05, 0.40, 0.25, 0
     return start, max(start, end)
 
 
+# Editor mix middle kinds and weights: (kind, weight). All middles start at a line start or at or
+# after a line's indentation, like a cursor; "line" and "lines_eol" end before a newline (the
+# suffix then starts with "\n", as when the cursor sits on an emptied line), "lines" after one.
+EDITOR_KINDS = (("empty", 0.04), ("random", 0.12), ("rest", 0.26), ("line", 0.26),
+                ("lines_eol", 0.16), ("lines", 0.16))
+
+
+def choose_span_editor(rng: random.Random, text: str) -> tuple[int, int]:
+    """(start, end) of the middle for the editor mix."""
+    n = len(text)
+    r = rng.random()
+    acc = 0.0
+    kind = EDITOR_KINDS[-1][0]
+    for k, w in EDITOR_KINDS:
+        acc += w
+        if r < acc:
+            kind = k
+            break
+    if kind == "random":
+        a, b = rng.randrange(n + 1), rng.randrange(n + 1)
+        return (a, b) if a <= b else (b, a)
+    starts = line_starts(text)
+    # prefer lines with some content for the line-shaped kinds (the editor rarely asks on blanks)
+    i = rng.randrange(len(starts))
+    for _ in range(4):
+        e0 = text.find("\n", starts[i])
+        if text[starts[i]:(n if e0 < 0 else e0)].strip():
+            break
+        i = rng.randrange(len(starts))
+    s = starts[i]
+    e = text.find("\n", s)
+    e = n if e < 0 else e
+    line = text[s:e]
+    indent = len(line) - len(line.lstrip())
+    start = s + indent if rng.random() < 0.5 else s
+    if kind == "empty":
+        p = rng.choice((s, s + indent, e))
+        return p, p
+    if kind == "rest":
+        col = rng.randint(indent, len(line)) if len(line) > indent else len(line)
+        return s + col, e
+    if kind == "line":
+        return start, max(start, e)
+    k = rng.randint(2, 6) if kind == "lines_eol" else rng.randint(1, 6)
+    j = min(i + k, len(starts))
+    if kind == "lines_eol":
+        last = starts[j - 1]
+        end = text.find("\n", last)
+        end = n if end < 0 else end
+    else:
+        end = starts[j] if j < len(starts) else n
+    return start, max(start, end)
+
+
 class DocEncoder:
     def __init__(self, tokenizer_path: str):
         from tokenizers import Tokenizer
@@ -540,13 +613,14 @@ def doc_plans(doc: dict, view: int, seed: int = SEED):
     """The examples one file becomes in one view: list of (kind, [string pieces])."""
     rng = random.Random(f"{seed}/{view}/{doc['sha']}")
     header = doc["path"] + "\n"
-    if rng.random() >= FIM_RATE:
+    mix = MIXES[MIX]
+    if rng.random() >= mix["fim"]:
         return [("plain", [header, doc["text"]])]
     out = []
     for chunk in split_chunks(doc["text"], FIM_CHUNK_CHARS):
-        a, b = choose_span(rng, chunk)
+        a, b = choose_span(rng, chunk) if MIX == "base" else choose_span_editor(rng, chunk)
         pre, mid, suf = chunk[:a], chunk[a:b], chunk[b:]
-        kind = "spm" if rng.random() < SPM_RATE else "psm"
+        kind = "spm" if rng.random() < mix["spm"] else "psm"
         out.append((kind, [header, pre, suf, mid]))
     return out
 
@@ -584,19 +658,134 @@ def _encode_task(task):
             strings.extend(pieces)
     enc = _ENC.encode_many(strings)
     out: list[int] = []
+    lengths: list[int] = []
+    atomic: list[bool] = []
     per_group = {g: 0 for g in GROUPS}
     k = 0
     for i, kind, n in plans:
         toks = assemble(kind, enc[k:k + n], _ENC.sp)
         k += n
         out.extend(toks)
+        lengths.append(len(toks))
+        atomic.append(kind != "plain")
         per_group[_DOCS[i]["group"]] += len(toks)
-    return np.asarray(out, dtype=np.uint16).tobytes(), per_group
+    return np.asarray(out, dtype=np.uint16).tobytes(), per_group, lengths, atomic
+
+
+class RowPacker:
+    """Lays examples into a view's token stream so that no atomic (FIM) example straddles a row.
+
+    Training reads row j as tokens [j*seq, j*seq + seq] (inputs and labels; see train.py Stream).
+    A FIM example is written only where it fits in what is left of the current row. Plain
+    documents go to a reservoir (first in, first out) whose tokens fill the rest of a row when the
+    next FIM example does not fit in it (so plain documents are split at those places as well as
+    at row ends); a FIM example that finds neither room nor enough reservoir waits in a pool, and
+    when the pool is full the row is padded with `pad` (train.py gives pad labels no loss). The
+    reservoir keeps `keep` tokens for that and writes out the rest as whole text. Examples longer
+    than a row are dropped (counted).
+    """
+
+    def __init__(self, seq: int, pad: int, pool: int = 64, keep: int = 16384):
+        self.seq, self.pad, self.pool, self.keep = seq, pad, pool, keep
+        self.pos = 0
+        self.pending: list = []
+        self.reservoir: list = []
+        self.reserved = 0
+        self.chunks: list = []
+        self.padded = 0
+        self.dropped = 0
+        self.atomic_placed = 0
+
+    def room(self) -> int:
+        return self.seq - self.pos % self.seq
+
+    def _emit(self, toks):
+        if len(toks):
+            self.chunks.append(toks)
+            self.pos += len(toks)
+
+    def _emit_plain(self, n: int):
+        """Writes the reservoir's first n tokens."""
+        while n > 0:
+            head = self.reservoir[0]
+            if len(head) <= n:
+                self._emit(head)
+                self.reservoir.pop(0)
+                n -= len(head)
+                self.reserved -= len(head)
+            else:
+                self._emit(head[:n])
+                self.reservoir[0] = head[n:]
+                self.reserved -= n
+                n = 0
+
+    def _place(self, toks) -> bool:
+        r = self.room()
+        if len(toks) > r:
+            if r == self.seq or self.reserved < r:
+                return False
+            self._emit_plain(r)
+        self._emit(toks)
+        self.atomic_placed += 1
+        return True
+
+    def add(self, toks, atomic: bool):
+        if not atomic:
+            self.reservoir.append(toks)
+            self.reserved += len(toks)
+            self._drain()
+            if self.reserved > 4 * self.keep:
+                self._emit_plain(self.reserved - self.keep)
+                self._drain()
+            return
+        if len(toks) > self.seq:
+            self.dropped += 1
+            return
+        if self._place(toks):
+            return
+        self.pending.append(toks)
+        if len(self.pending) >= self.pool:
+            self._force()
+
+    def _drain(self):
+        """Places waiting examples: the largest that fits the room, else the largest after a fill."""
+        while self.pending:
+            r = self.room()
+            best, best_len = -1, -1
+            for i, t in enumerate(self.pending):
+                if best_len < len(t) <= r:
+                    best, best_len = i, len(t)
+            if best < 0:
+                if self.reserved < r or r == self.seq:
+                    return
+                best = max(range(len(self.pending)), key=lambda i: len(self.pending[i]))
+            if not self._place(self.pending[best]):
+                return
+            self.pending.pop(best)
+
+    def _force(self):
+        import numpy as np
+        r = self.room()
+        if r < self.seq:
+            self._emit(np.full(r, self.pad, dtype=np.uint16))
+            self.padded += r
+        self._drain()
+
+    def take(self):
+        import numpy as np
+        out = np.concatenate(self.chunks) if self.chunks else np.zeros(0, dtype=np.uint16)
+        self.chunks = []
+        return out
+
+    def finish(self):
+        while self.pending:
+            self._force()
+        self._emit_plain(self.reserved)
 
 
 def cmd_views(args):
     global _DOCS
-    vdir = os.path.join(WORK, "views")
+    vdir = os.path.join(WORK, MIXES[MIX]["views"])
     os.makedirs(vdir, exist_ok=True)
     todo = [v for v in range(args.start, args.end) if not os.path.exists(os.path.join(vdir, f"view{v}.json"))]
     if not todo:
@@ -615,15 +804,34 @@ def cmd_views(args):
             tmp = os.path.join(vdir, f"view{v}.bin.tmp")
             total = 0
             per_group = {g: 0 for g in GROUPS}
+            packer = RowPacker(SEQ_LEN, SPECIAL_TOKENS.index("<|fim_pad|>")) if MIXES[MIX].get("pack") == "rows" else None
             with open(tmp, "wb") as f:
-                for data, pg in pool.imap(_encode_task, tasks, chunksize=1):
-                    f.write(data)
-                    total += len(data) // 2
+                for data, pg, lengths, atomic in pool.imap(_encode_task, tasks, chunksize=1):
                     for g in GROUPS:
                         per_group[g] += pg[g]
+                    if packer is None:
+                        f.write(data)
+                        total += len(data) // 2
+                        continue
+                    arr = np.frombuffer(data, dtype=np.uint16)
+                    o = 0
+                    for n, a in zip(lengths, atomic):
+                        packer.add(arr[o:o + n], a)
+                        o += n
+                    out = packer.take()
+                    f.write(out.tobytes())
+                    total += len(out)
+                if packer is not None:
+                    packer.finish()
+                    out = packer.take()
+                    f.write(out.tobytes())
+                    total += len(out)
             os.replace(tmp, os.path.join(vdir, f"view{v}.bin"))
             meta = {"view": v, "tokens": total, "tokens_by_group": per_group, "docs": len(_DOCS),
                     "seconds": round(time.time() - t0, 1)}
+            if packer is not None:
+                meta["packing"] = {"pad_tokens": packer.padded, "fim_examples_placed": packer.atomic_placed,
+                                   "dropped_longer_than_row": packer.dropped}
             with open(os.path.join(vdir, f"view{v}.json"), "w") as f:
                 json.dump(meta, f)
             log(f"view {v}: {total/1e6:.1f}M tokens {per_group} in {meta['seconds']}s")

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from model import Config, Qwen2ForCausalLM
+from model import Config, Qwen2ForCausalLM, load_hf_weights
 
 WORK = os.environ.get("SLIP_WORK", "/tmp/slip")
 SEQ = int(os.environ.get("SLIP_SEQ", "2048"))  # overridden only by local tests of the loop
@@ -34,14 +34,15 @@ def log_line(path: str, rec: dict):
 class Stream:
     """Rows of SEQ+1 tokens over the concatenated views, waiting for views still being made."""
 
-    def __init__(self, vdir: str, deadline: float):
+    def __init__(self, vdir: str, deadline: float, first_view: int = 0):
         self.vdir = vdir
+        self.first_view = first_view
         self.deadline = deadline
         self.views: list[np.ndarray] = []
         self.starts: list[int] = [0]  # first global row of each view
 
     def _load_next(self):
-        v = len(self.views)
+        v = self.first_view + len(self.views)
         meta = os.path.join(self.vdir, f"view{v}.json")
         while not os.path.exists(meta):
             if time.time() > self.deadline:
@@ -139,6 +140,9 @@ def main():
     ap.add_argument("--max-steps-this-call", type=int, default=0, help="smoke tests")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--measure-at", type=int, default=25, help="step of this call at which speed is measured")
+    ap.add_argument("--init-from", default="",
+                    help="fine-tuning: a Hugging Face folder whose weights start the run (ignored when "
+                         "WORK/ckpt.pt exists); the data are the views of SLIP_MIX")
     args = ap.parse_args()
 
     t_start = time.time()
@@ -161,6 +165,9 @@ def main():
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.peak_lr, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if dev == "cuda" else {}))
+    if args.init_from and not os.path.exists(ckpt_path):
+        load_hf_weights(model, args.init_from)
+        print(f"initialised from {args.init_from}", flush=True)
     step = 0
     plan = None
     if os.path.exists(plan_path):
@@ -185,7 +192,11 @@ def main():
     print(f"params {n_params} tokens/step {tokens_per_step} accum {accum}", flush=True)
 
     cmodel = model if args.no_compile else torch.compile(model, fullgraph=True)
-    stream = Stream(os.path.join(WORK, "views"), deadline=args.deadline - 30)
+    from prep import MIX, MIXES, SPECIAL_TOKENS
+    mix = MIXES[MIX]
+    PAD_ID = SPECIAL_TOKENS.index("<|fim_pad|>")
+    stream = Stream(os.path.join(WORK, mix["views"]), deadline=args.deadline - 30, first_view=mix["first_view"])
+    print(f"data: mix {MIX}, {mix['views']} from view {mix['first_view']}", flush=True)
 
     def save(done: bool):
         tmp = ckpt_path + ".tmp"
@@ -225,8 +236,11 @@ def main():
         batch = batch.pin_memory().to(dev, non_blocking=True) if dev == "cuda" else batch
         for m in range(accum):
             b = batch[m * args.micro:(m + 1) * args.micro]
+            labels = b[:, 1:]
+            if mix.get("pack") == "rows":  # RowPacker's padding carries no loss
+                labels = labels.masked_fill(labels == PAD_ID, -100)
             with torch.autocast(dev, dtype=torch.bfloat16):
-                loss = cmodel(b[:, :-1], labels=b[:, 1:])
+                loss = cmodel(b[:, :-1], labels=labels)
             (loss / accum).backward()
             loss_acc += loss.detach()
             n_acc += 1

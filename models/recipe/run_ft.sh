@@ -1,0 +1,110 @@
+#!/bin/bash
+# One device call of the fine-tuning stage, run from the repository root on the GPU machine:
+# the model in .ftinit/init (transport.py pack of a model folder) is trained further on the mix
+# SLIP_MIX (default "editor"; prep.py MIXES: 80% FIM, 70% of it SPM, editor-shaped middles that end
+# where the editor's suffix starts; "editor_rows" also keeps every FIM example inside one training
+# row), and the call compares the model it started from with the one it made
+# (fimeval.py: single-line infill on the held-out files, greedy) before exporting.
+#
+#   carry: [".ftinit"]   (.ftinit/init = packed checkpoint, .ftinit/ts.jsonl.xz = TS/JS corpus)
+#   SMOKE=1 bash models/recipe/run_ft.sh   # prep + baseline fimeval + 15 uncompiled steps, then
+#                                          # forget the steps (the machine stays prepared)
+#   bash models/recipe/run_ft.sh           # a whole fine-tune in one call: warm-up, cosine, export
+#
+# Environment: CALL_BUDGET (s, default 585), PEAK_LR (6e-4), WARMUP (30), MIN_LR_RATIO (0.1),
+# SLIP_MIX, VIEWS_END (first view + 4), TOTAL_STEPS (0: sized from the measured step time
+# to fit this call).
+set -u -o pipefail
+T0=$(date +%s)
+REPO=$(pwd)
+R=$REPO/models/recipe
+export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True SLIP_MIX=${SLIP_MIX:-editor}
+export SLIP_WORK=${SLIP_WORK:-/tmp/slip}
+W=$SLIP_WORK
+OUT=${OUT:-/tmp/slip_out}
+mkdir -p "$W" "$OUT"
+exec > >(tee -a "$OUT/call.log") 2>&1
+CALL_BUDGET=${CALL_BUDGET:-585}
+SMOKE=${SMOKE:-0}
+PEAK_LR=${PEAK_LR:-6e-4}
+WARMUP=${WARMUP:-30}
+MIN_LR_RATIO=${MIN_LR_RATIO:-0.1}
+TOTAL_STEPS=${TOTAL_STEPS:-0}
+read -r FIRST_VIEW VIEWS_DIR < <(cd "$R" && python3 -c 'import prep; m = prep.MIXES[prep.MIX]; print(m["first_view"], m["views"])')
+VIEWS_END=${VIEWS_END:-$(( FIRST_VIEW + 4 ))}
+say() { echo "[call +$(( $(date +%s) - T0 ))s] $*"; }
+
+bundle() {
+  local tmpd; tmpd=$(mktemp -d)
+  for f in corpus_stats.json plan.json train_log.jsonl train_log_smoke.jsonl export_report.json \
+           transformers_logits.json fimeval_init.json fimeval_final.json eval/done.json views_bg.log; do
+    [ -f "$W/$f" ] && cp "$W/$f" "$tmpd/"
+  done
+  cp "$W/$VIEWS_DIR"/view*.json "$tmpd/" 2>/dev/null
+  [ -d "$W/heldout" ] && cp -r "$W/heldout" "$tmpd/"
+  if [ -d "$W/export" ]; then mkdir -p "$tmpd/export"; cp "$W"/export/*.json "$tmpd/export/"; fi
+  tar -C "$tmpd" -czf "$OUT/meta.tar.gz" .
+  rm -rf "$tmpd"
+}
+trap bundle EXIT
+
+say "start on $(hostname); budget ${CALL_BUDGET}s smoke=$SMOKE peak_lr=$PEAK_LR mix=$SLIP_MIX views $FIRST_VIEW..$(( VIEWS_END - 1 ))"
+nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true
+ls "$W" 2>/dev/null | tr '\n' ' '; echo
+
+if [ ! -f "$W/init/config.json" ]; then
+  python3 "$R/transport.py" unpack .ftinit/init "$W/init" || { say "unpack failed"; exit 1; }
+fi
+mkdir -p "$W/tokenizer"
+for f in tokenizer.json tokenizer_config.json; do
+  [ -f "$W/tokenizer/$f" ] || cp "$W/init/$f" "$W/tokenizer/$f"
+done
+if [ ! -f "$W/corpus.pkl" ]; then
+  python3 "$R/prep.py" corpus --ts .ftinit/ts.jsonl.xz --ts-heldout bench/data/heldout/typescript.jsonl.gz \
+      --heldout-out "$W/heldout" || { say "corpus failed"; exit 1; }
+fi
+say "corpus ready (tokenizer: the shipped one)"
+FE_PID=""
+if [ ! -f "$W/fimeval_init.json" ]; then
+  (cd "$R" && python3 fimeval.py --model "$W/init" --out "$W/fimeval_init.json") > "$W/fimeval_init.log" 2>&1 &
+  FE_PID=$!
+fi
+python3 "$R/prep.py" views --start "$FIRST_VIEW" --end $(( FIRST_VIEW + 1 )) --workers 15 || { say "view $FIRST_VIEW failed"; exit 1; }
+python3 "$R/prep.py" evalsets || { say "evalsets failed"; exit 1; }
+say "view $FIRST_VIEW + eval sets ready"
+if [ -n "$FE_PID" ]; then
+  wait "$FE_PID"; say "fimeval (start model) exited $?"; tail -8 "$W/fimeval_init.log"
+fi
+
+nice -n 10 python3 "$R/prep.py" views --start $(( FIRST_VIEW + 1 )) --end "$VIEWS_END" --workers 12 > "$W/views_bg.log" 2>&1 &
+BG_PID=$!
+
+TRAIN_ARGS=(--init-from "$W/init" --peak-lr "$PEAK_LR" --warmup "$WARMUP" --min-lr-ratio "$MIN_LR_RATIO"
+            --later-seconds 0)
+[ "$TOTAL_STEPS" != 0 ] && TRAIN_ARGS+=(--total-steps "$TOTAL_STEPS")
+if [ "$SMOKE" = 1 ]; then
+  DEADLINE=$(( T0 + CALL_BUDGET - 10 ))
+  TRAIN_ARGS+=(--max-steps-this-call 15 --no-compile --total-steps 1000 --eval-every 1000000)
+else
+  DEADLINE=$(( T0 + CALL_BUDGET - 95 ))
+fi
+(cd "$R" && python3 train.py --deadline "$DEADLINE" "${TRAIN_ARGS[@]}")
+TRC=$?
+say "train exited $TRC"
+kill "$BG_PID" 2>/dev/null
+tail -2 "$W/views_bg.log"
+
+if [ "$SMOKE" = 1 ]; then
+  # the steps were a test of the loop: forget them so the next call starts from the shipped model
+  mv "$W/train_log.jsonl" "$W/train_log_smoke.jsonl" 2>/dev/null
+  rm -f "$W/ckpt.pt" "$W/plan.json"
+  say "smoke done (rc $TRC)"
+  exit $TRC
+fi
+[ "$TRC" = 0 ] || exit $TRC
+(cd "$R" && python3 export.py --out "$W/export" --logits "$W/transformers_logits.json" --report "$W/export_report.json")
+say "export exited $?"
+cp "$W"/export/*.safetensors "$OUT/"
+(cd "$R" && python3 fimeval.py --model "$W/export" --out "$W/fimeval_final.json")
+say "fimeval (new model) exited $?"
+say "end"
