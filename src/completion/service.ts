@@ -393,7 +393,12 @@ export class CompletionService implements CompletionBackend {
       maxNewTokens: maxTokens,
       mode,
       // With monitors, the block stop point lexes comments and strings as the language does.
-      block: { ...blockContext(text.slice(0, cursor), linePrefix), syntax: useMonitors ? lexSyntaxFor(doc.languageId ?? languageIdForPath(doc.path) ?? '') : undefined },
+      // The line the completion would run into ends it (stopAtSuffixLine).
+      block: {
+        ...blockContext(text.slice(0, cursor), linePrefix),
+        syntax: useMonitors ? lexSyntaxFor(doc.languageId ?? languageIdForPath(doc.path) ?? '') : undefined,
+        resumeLine: resumeLineAfter(text, cursor),
+      },
     });
     let firstTokenAt = 0;
     const decoding = {
@@ -572,6 +577,18 @@ export function chooseMode(linePrefix: string, lineSuffix: string): 'line' | 'bl
  * Indentation facts for the end-of-block rule. On a blank line right below a block opener, the
  * opener's line is the reference (the body may not be indented yet).
  */
+/** The first non-blank line after the cursor's line, trimmed (looks at most 200 lines ahead). */
+export function resumeLineAfter(text: string, cursor: number): string | undefined {
+  let nl = text.indexOf('\n', cursor);
+  for (let n = 0; nl >= 0 && n < 200; n++) {
+    const next = text.indexOf('\n', nl + 1);
+    const line = text.slice(nl + 1, next < 0 ? text.length : next).trim();
+    if (line !== '') return line;
+    nl = next;
+  }
+  return undefined;
+}
+
 export function blockContext(textBeforeCursor: string, linePrefix: string): BlockContext {
   const indentOf = (s: string) => s.length - s.trimStart().length;
   const indent = indentOf(linePrefix);

@@ -23,6 +23,13 @@ export interface BlockContext {
    * or block comment say nothing about the block. Default: none (quotes only, any language).
    */
   syntax?: LexSyntax;
+  /**
+   * The first non-blank line after the cursor's line, trimmed: the code the completion runs into.
+   * A later generated line equal to it (trimmed) ends the block before that line, since the
+   * document already has it. Models that never end the middle otherwise rewrite the code that
+   * follows the cursor. Default: none.
+   */
+  resumeLine?: string;
 }
 
 export interface GenerationConfig {

@@ -5,7 +5,7 @@
 import type { BlockContext, GenerationConfig } from './generationConfig';
 import { initialLexState, inCode, lexChar, type LexSyntax } from './monitors/lexer';
 
-export type StopKind = 'eos' | 'stopToken' | 'stopString' | 'endOfLine' | 'endOfBlock' | 'maxTokens';
+export type StopKind = 'eos' | 'stopToken' | 'stopString' | 'endOfLine' | 'endOfBlock' | 'suffixLine' | 'maxTokens';
 
 /** What the criteria see after each accepted token. */
 export interface GenerationProgress {
@@ -93,6 +93,27 @@ export function stopAtEndOfBlock(block: BlockContext): StoppingCriterion {
   return ({ text }) => {
     const keep = endOfBlock(text, block);
     return keep < 0 ? null : { kind: 'endOfBlock', keep };
+  };
+}
+
+/**
+ * Multi-line mode: ends before a later generated line that equals (trimmed) the first non-blank
+ * line after the cursor's line, once that line is complete: the completion has reached code the
+ * document already has. The first line continues the cursor line and is not compared (a
+ * completion that only repeats the suffix is the post-processor's business).
+ */
+export function stopAtSuffixLine(resumeLine: string): StoppingCriterion {
+  const want = resumeLine.trim();
+  return ({ text }) => {
+    if (want === '') return null;
+    let lineStart = text.indexOf('\n') + 1;
+    if (lineStart === 0) return null;
+    for (;;) {
+      const nl = text.indexOf('\n', lineStart);
+      if (nl < 0) return null;
+      if (text.slice(lineStart, nl).trim() === want) return { kind: 'suffixLine', keep: lineBreakBefore(text, lineStart) };
+      lineStart = nl + 1;
+    }
   };
 }
 
@@ -197,6 +218,7 @@ export function stoppingCriteria(config: GenerationConfig): StoppingCriterion[] 
   const list: StoppingCriterion[] = [stopAtEos(config.eosTokenIds), stopAtControlTokens(config.stopTokenIds)];
   if (config.stopStrings.length > 0) list.push(stopAtStrings(config.stopStrings));
   list.push(config.mode === 'line' ? stopAtEndOfLine() : stopAtEndOfBlock(config.block));
+  if (config.mode === 'block' && config.block.resumeLine) list.push(stopAtSuffixLine(config.block.resumeLine));
   list.push(stopAtMaxTokens(config.maxNewTokens));
   return list;
 }

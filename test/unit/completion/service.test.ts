@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockContext, chooseMode, CompletionService, type LoadedModel, type ModelLoader } from '../../../src/completion/service';
+import { blockContext, chooseMode, CompletionService, resumeLineAfter, type LoadedModel, type ModelLoader } from '../../../src/completion/service';
 import type { EngineState } from '../../../src/completion/types';
 import { CheckpointError, type ForwardRequest } from '../../../src/engine/types';
 import type { KvCache } from '../../../src/engine/kvCache';
@@ -184,6 +184,16 @@ test('auto mode and block context from the cursor line', () => {
   // Blank line right below an opener, not indented yet: the opener's line is the reference.
   assert.deepEqual(blockContext('def f():\n', ''), { indent: 0, opensBlock: true });
   assert.deepEqual(blockContext('  x = {\n\n', ''), { indent: 2, opensBlock: true });
+});
+
+test('resumeLineAfter: the first non-blank line after the cursor line, trimmed', () => {
+  const text = 'def f():\n    \n\n  \r\n    return 1\nx';
+  assert.equal(resumeLineAfter(text, text.indexOf('    \n')), 'return 1');
+  assert.equal(resumeLineAfter(text, 2), 'return 1'); // the rest of the cursor line is skipped
+  assert.equal(resumeLineAfter(text, text.indexOf('return')), 'x');
+  assert.equal(resumeLineAfter(text, text.length), undefined);
+  assert.equal(resumeLineAfter('a\n\n\n', 0), undefined);
+  assert.equal(resumeLineAfter('a' + '\n'.repeat(300) + 'b', 0), undefined); // looks 200 lines ahead
 });
 
 /** The tiny real model behind a loader that counts forwards and never disposes the shared model. */

@@ -9,6 +9,7 @@ import {
   stopAtEos,
   stopAtMaxTokens,
   stopAtStrings,
+  stopAtSuffixLine,
   stoppingCriteria,
 } from '../../../src/decoding/stopping';
 import { generationConfig } from '../../../src/decoding/generationConfig';
@@ -79,6 +80,18 @@ test('end of block rule is wired with its kind', () => {
   assert.deepEqual(stopAtEndOfBlock({ indent: 4, opensBlock: false })(at('a\nb')), { kind: 'endOfBlock', keep: 1 });
 });
 
+test('suffix line: a later complete line equal to the line after the cursor ends the block before it', () => {
+  const rule = stopAtSuffixLine('  return x');
+  // the first line continues the cursor line and is never compared
+  assert.equal(rule(at('return x\n')), null);
+  assert.equal(rule(at('y = 1\n    return')), null); // the line is not complete yet
+  assert.equal(rule(at('y = 1\n    return x')), null);
+  assert.deepEqual(rule(at('y = 1\n    return x\n')), { kind: 'suffixLine', keep: 5 });
+  assert.deepEqual(rule(at('y = 1\r\nz = 2\r\nreturn x  \r\n')), { kind: 'suffixLine', keep: 12 });
+  assert.equal(rule(at('y = 1\n    return xy\n')), null);
+  assert.equal(stopAtSuffixLine('   ')(at('a\n\n')), null);
+});
+
 test('checkStopping picks the earliest cut; config builds the list by mode', () => {
   const tok = new ByteTokenizer();
   const line = stoppingCriteria(generationConfig(tok, { mode: 'line', stopStrings: ['#'], maxNewTokens: 2 }));
@@ -90,6 +103,11 @@ test('checkStopping picks the earliest cut; config builds the list by mode', () 
   assert.equal(checkStopping(block, at('ab\n    c')), null);
   assert.deepEqual(checkStopping(block, at('ab\nc')), { kind: 'endOfBlock', keep: 2 });
   assert.deepEqual(checkStopping(block, at('', [tok.specialId('<|file_sep|>') as number])), { kind: 'stopToken', keep: 0 });
+  const resume = stoppingCriteria(generationConfig(tok, { mode: 'block', block: { indent: 4, opensBlock: false, resumeLine: 'b()' } }));
+  assert.deepEqual(checkStopping(resume, at('a()\n    b()\n')), { kind: 'suffixLine', keep: 3 });
+  // only in block mode
+  const lineResume = stoppingCriteria(generationConfig(tok, { mode: 'line', block: { indent: 4, opensBlock: false, resumeLine: 'b()' } }));
+  assert.deepEqual(checkStopping(lineResume, at('a()\n    b()\n')), { kind: 'endOfLine', keep: 3 });
 });
 
 test('generationConfig: documented defaults and validation', () => {
