@@ -51,6 +51,18 @@ test('complete: prompt → generation → post-processing, with reuse counts and
   svc.dispose();
 });
 
+test('block mode ends before the model rewrites the line that follows the cursor', async () => {
+  const { loader } = scripted(() => 'y = 1\n    return x\n    z = 2');
+  const svc = new CompletionService({ modelDir: '/m', loader });
+  svc.open('a.py', 'def f(x):\n    \n\n    return x\n');
+  const r = await svc.complete({ path: 'a.py', line: 1, col: 4, options: { mode: 'block' } });
+  assert.equal(r.completion, 'y = 1');
+  svc.open('b.py', 'def f(x):\n    \n    return 2 * x\n');
+  const other = await svc.complete({ path: 'b.py', line: 1, col: 4, options: { mode: 'block' } });
+  assert.equal(other.completion, 'y = 1\n    return x\n    z = 2', 'a different next line does not stop it');
+  svc.dispose();
+});
+
 test('edits (before and after the model loads) reach the prompt', async () => {
   const { loader } = scripted((p) => (p.includes('ZZ') ? 'seen' : 'not'));
   const svc = new CompletionService({ modelDir: '/m', loader });
