@@ -30,8 +30,8 @@ interface Case {
 
 const CASES: Case[] = [
   { path: 'include/python3.12/cpython/code.h', languageId: 'c', receiver: 'word', separator: '.', member: 'op', dotEnd: 1656 },
-  { path: 'include/python3.12/internal/pycore_frame.h', languageId: 'c', receiver: 'frame', separator: '->', member: 'localsplus', dotEnd: 5069 },
-  { path: 'requests/api.py', languageId: 'python', receiver: '_t', separator: '.', member: 'UriType', dotEnd: 4279, workspace: 'requests/' },
+  { path: 'include/python3.12/internal/pycore_gc.h', languageId: 'c', receiver: 'gc', separator: '->', member: '_gc_next', dotEnd: 803 },
+  { path: 'requests/api.py', languageId: 'python', receiver: '_t', separator: '.', member: 'UriType', dotEnd: 4827, workspace: 'requests/' },
   { path: 'mobx/src/core/computedvalue.ts', languageId: 'typescript', receiver: 'this', separator: '.', member: 'requiresReaction_', dotEnd: 10751 },
   { path: 'mobx/src/types/observableset.ts', languageId: 'typescript', receiver: 'this', separator: '.', member: 'dehancer', dotEnd: 2146 },
 ];
