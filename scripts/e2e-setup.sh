@@ -93,6 +93,11 @@ NODE_BIN_DIR="$(dirname "$NODE_BIN")"
 # --- code-server -------------------------------------------------------------------------------
 # Everything below runs npm under Node 24 and builds native modules against its headers.
 export PATH="$NODE_BIN_DIR:$PATH"
+# Under `npm test` the outer npm (Node 20) exports npm_config_user_agent ("... node/v20 ..."), and
+# the npm below would take it as its configured user agent: code-server's postinstall reads the
+# Node version from it and refuses to run (a cold cache then fails under `npm test`, not when
+# this script runs alone).
+unset npm_config_user_agent
 export npm_config_nodedir="$NODE_PKG"
 CS_OK="$CS_DIR/.rebuilt"
 if [ ! -f "$CS_OK" ] || [ ! -f "$CS_ENTRY" ]; then
