@@ -504,6 +504,19 @@ def line_starts(text: str) -> list[int]:
     return starts
 
 
+def random_span(rng: random.Random, n: int) -> tuple[int, int]:
+    a, b = rng.randrange(n + 1), rng.randrange(n + 1)
+    return (a, b) if a <= b else (b, a)
+
+
+def line_at(text: str, s: int) -> tuple[int, str, int]:
+    """(end, text, indentation width) of the line that starts at s (end: its newline or len(text))."""
+    e = text.find("\n", s)
+    e = len(text) if e < 0 else e
+    line = text[s:e]
+    return e, line, len(line) - len(line.lstrip())
+
+
 def choose_span(rng: random.Random, text: str, kind_weights=(0.05, 0.40, 0.25, 0.30)) -> tuple[int, int]:
     """(start, end) of the middle. Kinds: empty, random characters, rest of a line, 1-6 lines."""
     n = len(text)
@@ -519,14 +532,10 @@ def choose_span(rng: random.Random, text: str, kind_weights=(0.05, 0.40, 0.25, 0
             p = n if e < 0 else e
         return p, p
     if r < w_empty + w_rand:
-        a, b = rng.randrange(n + 1), rng.randrange(n + 1)
-        return (a, b) if a <= b else (b, a)
+        return random_span(rng, n)
     i = rng.randrange(len(starts))
     s = starts[i]
-    e = text.find("\n", s)
-    e = n if e < 0 else e
-    line = text[s:e]
-    indent = len(line) - len(line.lstrip())
+    e, line, indent = line_at(text, s)
     if r < w_empty + w_rand + w_rest:
         # the rest of a line from a column at or after its indentation
         col = rng.randint(indent, len(line)) if len(line) > indent else len(line)
@@ -557,21 +566,16 @@ def choose_span_editor(rng: random.Random, text: str) -> tuple[int, int]:
             kind = k
             break
     if kind == "random":
-        a, b = rng.randrange(n + 1), rng.randrange(n + 1)
-        return (a, b) if a <= b else (b, a)
+        return random_span(rng, n)
     starts = line_starts(text)
     # prefer lines with some content for the line-shaped kinds (the editor rarely asks on blanks)
     i = rng.randrange(len(starts))
     for _ in range(4):
-        e0 = text.find("\n", starts[i])
-        if text[starts[i]:(n if e0 < 0 else e0)].strip():
+        if line_at(text, starts[i])[1].strip():
             break
         i = rng.randrange(len(starts))
     s = starts[i]
-    e = text.find("\n", s)
-    e = n if e < 0 else e
-    line = text[s:e]
-    indent = len(line) - len(line.lstrip())
+    e, line, indent = line_at(text, s)
     start = s + indent if rng.random() < 0.5 else s
     if kind == "empty":
         p = rng.choice((s, s + indent, e))
