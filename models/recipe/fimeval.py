@@ -24,7 +24,7 @@ import time
 import torch
 
 from model import Config, Qwen2ForCausalLM, load_hf_weights
-from prep import SEED, WORK, DocEncoder, load_corpus
+from prep import SEED, WORK, DocEncoder, assemble, load_corpus, own_copies
 
 BEFORE_CHARS = 3000
 AFTER_CHARS = 1000
@@ -43,9 +43,7 @@ def wilson(k: int, n: int) -> list[float]:
 
 
 def examples(corpus: dict, group: str, n: int) -> list[dict]:
-    docs = [r for r in corpus["heldout"] if r["group"] == group]
-    docs = [d for d in docs if "_vendor/" not in d["path"] and "vendored/" not in d["path"]
-            and not d["path"].startswith("torch/")] or docs
+    docs = own_copies([r for r in corpus["heldout"] if r["group"] == group])
     docs.sort(key=lambda d: d["sha"])
     rng = random.Random(f"{SEED}/fimeval/{group}")
     rng.shuffle(docs)
@@ -129,13 +127,9 @@ def main():
     for g in ("python", "c", "ts"):
         exs = examples(corpus, g, args.n)
         for layout in ("spm", "psm"):
-            prompts = []
-            for e in exs:
-                h, pre, suf = enc.encode_many([e["path"] + "\n", e["before"], e["after"]])
-                if layout == "spm":
-                    prompts.append([fs] + h + [sp["<|fim_prefix|>"], sp["<|fim_suffix|>"]] + suf + [sp["<|fim_middle|>"]] + pre)
-                else:
-                    prompts.append([fs] + h + [sp["<|fim_prefix|>"]] + pre + [sp["<|fim_suffix|>"]] + suf + [sp["<|fim_middle|>"]])
+            # the training layout with an empty middle, less its end token: exactly the prompt
+            prompts = [assemble(layout, enc.encode_many([e["path"] + "\n", e["before"], e["after"]]) + [[]], sp)[:-1]
+                       for e in exs]
             outs = generate(model, prompts, stop, dev)
             k_end = k_infill = k_next = k_blank = 0
             for e, o in zip(exs, outs):

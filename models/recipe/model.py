@@ -192,12 +192,12 @@ def load_hf_weights(model, folder: str):
     unexpected = [k for k in sd if k not in own]
     bad = [k for k in sd if k in own and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or bad:
-        raise SystemExit(f"--init-from {folder}: missing {missing[:5]}, unexpected {unexpected[:5]}, shape mismatch {bad[:5]}")
+        raise SystemExit(f"{folder}: missing {missing[:5]}, unexpected {unexpected[:5]}, shape mismatch {bad[:5]}")
     with torch.no_grad():
         for k, v in sd.items():
             own[k].copy_(v.to(own[k].dtype))
     if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
-        raise SystemExit("--init-from: lm_head is not tied to embed_tokens")
+        raise SystemExit(f"{folder}: lm_head is not tied to embed_tokens")
 
 
 def hf_config_dict(cfg: Config, eos_id: int, pad_id: int | None = None) -> dict:

@@ -588,9 +588,7 @@ def choose_span_editor(rng: random.Random, text: str) -> tuple[int, int]:
     k = rng.randint(2, 6) if kind == "lines_eol" else rng.randint(1, 6)
     j = min(i + k, len(starts))
     if kind == "lines_eol":
-        last = starts[j - 1]
-        end = text.find("\n", last)
-        end = n if end < 0 else end
+        end = line_at(text, starts[j - 1])[0]
     else:
         end = starts[j] if j < len(starts) else n
     return start, max(start, end)
@@ -841,6 +839,12 @@ def cmd_views(args):
             log(f"view {v}: {total/1e6:.1f}M tokens {per_group} in {meta['seconds']}s")
 
 
+def own_copies(docs: list[dict]) -> list[dict]:
+    """Held-out files without the vendored copies (which would repeat a package): each package's own."""
+    return [d for d in docs if "_vendor/" not in d["path"] and "vendored/" not in d["path"]
+            and not d["path"].startswith("torch/")] or docs
+
+
 def cmd_evalsets(args):
     """Held-out loss sets per group: plain packed sequences, and FIM examples (loss on the middle)."""
     import numpy as np
@@ -854,10 +858,7 @@ def cmd_evalsets(args):
     corpus = load_corpus()
     info = {}
     for g in GROUPS:
-        docs = [r for r in corpus["heldout"] if r["group"] == g]
-        # Vendored copies would repeat the same package: keep each package's own copy.
-        docs = [d for d in docs if "_vendor/" not in d["path"] and "vendored/" not in d["path"]
-                and not d["path"].startswith("torch/")] or docs
+        docs = own_copies([r for r in corpus["heldout"] if r["group"] == g])
         if not docs:
             continue
         rng = random.Random(f"{SEED}/eval/{g}")
