@@ -154,7 +154,7 @@ class Qwen2ForCausalLM(nn.Module):
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * s)
 
-    def forward(self, input_ids, labels=None, position_ids=None):
+    def forward(self, input_ids, labels=None, position_ids=None, weights=None):
         B, T = input_ids.shape
         x = self.model.embed_tokens(input_ids)
         if position_ids is None:
@@ -169,7 +169,13 @@ class Qwen2ForCausalLM(nn.Module):
         logits = self.lm_head(x)
         if labels is None:
             return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        flat = logits.float().view(-1, logits.shape[-1])
+        if weights is None:
+            return F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
+        # weighted mean over the tokens that carry a label
+        per = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="none")
+        w = weights.reshape(-1).float() * (labels.reshape(-1) != -100)
+        return (per * w).sum() / w.sum().clamp_min(1e-6)
 
     def hf_state_dict(self) -> dict:
         """The tensors a tied Qwen2 checkpoint stores (lm_head.weight is not saved)."""

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import lzma
+import math
 import os
 import pickle
 import random
@@ -80,6 +81,12 @@ MIXES = {
     "editor": {"fim": 0.8, "spm": 0.7, "views": "views_editor", "first_view": 100},
     # the editor mix laid out so that no FIM example straddles a training row (RowPacker)
     "editor_rows": {"fim": 0.8, "spm": 0.7, "views": "views_editor_rows", "first_view": 200, "pack": "rows"},
+    # the end-of-middle mix: editor middles in rows, FIM chunks of 800-5000 characters (log-uniform,
+    # so ~2x the middles per token of the 5000-character chunks, at the product's prompt lengths
+    # too), the end token's loss weighted (train.py), and every TS/JS file twice per view (its
+    # copies get their own FIM choices): TS/JS ~33% of the tokens instead of 20%
+    "infill": {"fim": 0.9, "spm": 0.8, "views": "views_infill", "first_view": 300, "pack": "rows",
+               "chunk": (800, 5000), "eot_weight": 4.0, "ts_copies": 2},
 }
 MIX = os.environ.get("SLIP_MIX", "base")
 if MIX not in MIXES:
@@ -613,13 +620,18 @@ class DocEncoder:
 
 def doc_plans(doc: dict, view: int, seed: int = SEED):
     """The examples one file becomes in one view: list of (kind, [string pieces])."""
-    rng = random.Random(f"{seed}/{view}/{doc['sha']}")
+    copy = doc.get("copy", 0)
+    rng = random.Random(f"{seed}/{view}/{doc['sha']}" + (f"/{copy}" if copy else ""))
     header = doc["path"] + "\n"
     mix = MIXES[MIX]
     if rng.random() >= mix["fim"]:
         return [("plain", [header, doc["text"]])]
     out = []
-    for chunk in split_chunks(doc["text"], FIM_CHUNK_CHARS):
+    chunk_chars = FIM_CHUNK_CHARS
+    if "chunk" in mix:
+        lo, hi = mix["chunk"]
+        chunk_chars = int(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    for chunk in split_chunks(doc["text"], chunk_chars):
         a, b = choose_span(rng, chunk) if MIX == "base" else choose_span_editor(rng, chunk)
         pre, mid, suf = chunk[:a], chunk[a:b], chunk[b:]
         kind = "spm" if rng.random() < mix["spm"] else "psm"
@@ -797,6 +809,8 @@ def cmd_views(args):
     corpus = load_corpus()
     _DOCS = sorted(corpus["train"], key=lambda r: (r["group"], r["path"], r["sha"]))
     del corpus
+    for k in range(1, MIXES[MIX].get("ts_copies", 1)):
+        _DOCS += [dict(d, copy=k) for d in _DOCS if d["group"] == "ts" and not d.get("copy")]
     tok_path = os.path.join(WORK, "tokenizer", "tokenizer.json")
     with Pool(args.workers, initializer=_init_worker, initargs=(tok_path,)) as pool:
         for v in todo:

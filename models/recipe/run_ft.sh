@@ -3,7 +3,8 @@
 # the model in .ftinit/init (transport.py pack of a model folder) is trained further on the mix
 # SLIP_MIX (default "editor"; prep.py MIXES: 80% FIM, 70% of it SPM, editor-shaped middles that end
 # where the editor's suffix starts; "editor_rows" also keeps every FIM example inside one training
-# row), and the call compares the model it started from with the one it made
+# row; "infill" also weights the end token in the loss, varies the FIM chunk length and doubles
+# TS/JS), and the call compares the model it started from with the one it made
 # (fimeval.py: single-line infill on the held-out files, greedy) before exporting.
 #
 #   carry: [".ftinit"]   (.ftinit/init = packed checkpoint, .ftinit/ts.jsonl.xz = TS/JS corpus)

@@ -195,6 +195,8 @@ def main():
     from prep import MIX, MIXES, SPECIAL_TOKENS
     mix = MIXES[MIX]
     PAD_ID = SPECIAL_TOKENS.index("<|fim_pad|>")
+    EOT_ID = SPECIAL_TOKENS.index("<|endoftext|>")
+    eot_weight = float(mix.get("eot_weight", 1.0))
     stream = Stream(os.path.join(WORK, mix["views"]), deadline=args.deadline - 30, first_view=mix["first_view"])
     print(f"data: mix {MIX}, {mix['views']} from view {mix['first_view']}", flush=True)
 
@@ -239,8 +241,10 @@ def main():
             labels = b[:, 1:]
             if mix.get("pack") == "rows":  # RowPacker's padding carries no loss
                 labels = labels.masked_fill(labels == PAD_ID, -100)
+            # the mix may weight the end token (end of a middle or of a file) in the loss
+            weights = (labels == EOT_ID).float() * (eot_weight - 1.0) + 1.0 if eot_weight != 1.0 else None
             with torch.autocast(dev, dtype=torch.bfloat16):
-                loss = cmodel(b[:, :-1], labels=labels)
+                loss = cmodel(b[:, :-1], labels=labels, weights=weights)
             (loss / accum).backward()
             loss_acc += loss.detach()
             n_acc += 1
