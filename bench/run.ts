@@ -3,7 +3,7 @@
 // loaded at run time, not bundled, so a bundled CLI (dist/cli.js) registers tsx first. Loading
 // goes through createRequire so that esbuild leaves both tsx and the benchmarks out of the bundle.
 
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/paths';
@@ -40,6 +40,24 @@ function ensureTypeScriptLoader(): void {
   } catch {
     throw new Error('benchmarks are TypeScript and need the tsx dev dependency (npm install in the package folder)');
   }
+}
+
+/**
+ * A benchmark's usage: the `//` comment that opens its run.ts (every runner documents its flags
+ * there), without the comment markers. `slipstream bench NAME --help` prints it instead of running.
+ */
+export function benchUsage(name: string, root?: string): string {
+  const available = listBenches(root);
+  if (!NAME.test(name) || !available.includes(name)) {
+    throw new Error(`unknown benchmark ${JSON.stringify(name)}; available: ${available.length > 0 ? available.join(', ') : 'none'}`);
+  }
+  const lines: string[] = [];
+  for (const line of readFileSync(join(benchDir(root), name, 'run.ts'), 'utf8').split('\n')) {
+    if (!line.startsWith('//')) break;
+    lines.push(line.replace(/^\/\/ ?/, ''));
+  }
+  const text = lines.join('\n').trim();
+  return `slipstream bench ${name}\n${text === '' ? '(bench/' + name + '/run.ts has no opening comment)' : text}\n`;
 }
 
 export async function runBench(name: string, args: string[], root?: string): Promise<object> {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { listBenches, runBench } from '../../bench/run';
+import { benchUsage, listBenches, runBench } from '../../bench/run';
 import { CompletionService } from '../completion/service';
 import type { CompletionResult, SpeculationMode } from '../completion/types';
 import { MAX_DRAFTS } from '../completion/types';
@@ -57,7 +57,8 @@ Commands:
       --model DIR          as above
 
   bench NAME [--json] [ARGS...]
-                           Run bench/NAME/run.ts; without NAME, list the benchmarks.
+                           Run bench/NAME/run.ts; without NAME, list the benchmarks;
+                           bench NAME --help prints its usage and runs nothing.
 
 Exit codes: 0 ok, 1 usage or input error, 2 model error.
 `;
@@ -262,6 +263,11 @@ async function bench(args: string[], io: CliIo, env: CliEnv): Promise<number> {
     const names = listBenches(env.root);
     io.stdout.write(names.length > 0 ? `Benchmarks (bench/NAME/run.ts):\n${names.map((n) => `  ${n}\n`).join('')}` : 'No benchmarks found under bench/.\n');
     return name === undefined ? 1 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    // usage only: a benchmark can run for most of an hour
+    io.stdout.write(benchUsage(name, env.root));
+    return 0;
   }
   const json = rest.includes('--json');
   const report = await runBench(

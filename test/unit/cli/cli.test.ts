@@ -147,7 +147,7 @@ test('bench dispatcher lists bench/*/run.ts and runs one', async () => {
   const root = join(tmp, 'benchroot');
   mkdirSync(join(root, 'bench', 'demo'), { recursive: true });
   mkdirSync(join(root, 'bench', 'data'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'demo', 'run.ts'), 'export async function run(args: string[]): Promise<object> { return { args, nested: { x: 1.5 } }; }\n');
+  writeFileSync(join(root, 'bench', 'demo', 'run.ts'), '// Demo benchmark.\n//\n//   slipstream bench demo [--x N]\nexport async function run(args: string[]): Promise<object> { return { args, nested: { x: 1.5 } }; }\n');
   assert.deepEqual(listBenches(root), ['demo']);
   assert.deepEqual(await runBench('demo', ['--n', '2'], root), { args: ['--n', '2'], nested: { x: 1.5 } });
   await assert.rejects(runBench('../x', [], root), /unknown benchmark/);
@@ -156,6 +156,13 @@ test('bench dispatcher lists bench/*/run.ts and runs one', async () => {
   assert.deepEqual(JSON.parse(r.out), { args: ['a'], nested: { x: 1.5 } });
   assert.equal((await cli(['bench', 'demo'], root)).out, 'args: ["a"]\nnested.x: 1.500\n'.replace('["a"]', '[]'));
   assert.match((await cli(['bench', '--list'], root)).out, /demo/);
+  // --help prints the runner's opening comment and does not run it
+  const help = await cli(['bench', 'demo', '--help'], root);
+  assert.equal(help.out, 'slipstream bench demo\nDemo benchmark.\n\n  slipstream bench demo [--x N]\n');
+  assert.equal(help.code, 0);
+  const bad = await cli(['bench', 'nope', '-h'], root);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /unknown benchmark/);
   assert.equal((await cli(['bench', 'nope'], root)).code, 1);
   assert.equal(formatReport({ a: { b: 2 }, c: 'x' }), 'a.b: 2\nc: "x"\n');
 });
