@@ -6,6 +6,8 @@
 //
 //   ./bin/slipstream bench model [--quick] [--n N] [--seed S] [--model DIR] [--threads T]
 //                                [--loss-rows R] [--fim-examples F] [--no-loss] [--groups python,c,ts] [--out FILE]
+//   ./bin/slipstream bench model --compare BASE-examples.jsonl CANDIDATE-examples.jsonl [--out FILE]
+//                                (paired candidate − base of two runs on the same examples: compare.ts)
 //   ./bin/slipstream bench model --render bench/results/model.json   (re-renders the .md from the JSON)
 //
 // Defaults are the committed run (bench/results/model.{json,md}, per-example records in
@@ -62,6 +64,7 @@ import { firstLine, sampleLines, withLineBlanked, type LineExample } from './exa
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
 import { middleLoss, middleLossSpm, middleLossWithoutSuffix, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
 import { flag } from '../args';
+import { compareExamples, compareMarkdown, readExamples } from './compare';
 
 const ROOT = resolve(__dirname, '..', '..');
 const MAX_NEW = 64;
@@ -439,6 +442,22 @@ export async function run(args: string[]): Promise<object> {
     const groups = GROUPS.filter((g) => g in report.completion || g in report.loss);
     writeFileSync(resolve(render).replace(/\.json$/, '.md'), markdown(report, groups));
     return { rendered: resolve(render).replace(/\.json$/, '.md') };
+  }
+  const compare = args.indexOf('--compare');
+  if (compare >= 0) {
+    // Paired candidate − base from two runs' per-example files (compare.ts); runs no model.
+    const [baseFile, candFile] = [args[compare + 1], args[compare + 2]];
+    if (!baseFile || !candFile || baseFile.startsWith('--') || candFile.startsWith('--')) throw new Error('--compare needs two files: BASE-examples.jsonl CANDIDATE-examples.jsonl');
+    const cmp = compareExamples(readExamples(resolve(baseFile)), readExamples(resolve(candFile)));
+    const out = flag(args, 'out');
+    const md = compareMarkdown(baseFile, candFile, cmp);
+    if (out !== undefined) {
+      mkdirSync(dirname(resolve(out)), { recursive: true });
+      writeFileSync(resolve(out), `${JSON.stringify({ bench: 'model --compare', base: baseFile, candidate: candFile, comparison: cmp }, null, 1)}\n`);
+      writeFileSync(resolve(out).replace(/\.json$/, '.md'), md);
+    }
+    process.stdout.write(md);
+    return { written: out === undefined ? 'nothing (no --out)' : [resolve(out), resolve(out).replace(/\.json$/, '.md')] };
   }
   const quick = args.includes('--quick');
   const n = num(args, 'n', quick ? 2 : 120);

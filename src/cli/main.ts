@@ -3,6 +3,12 @@
 
 import { runCli } from './cli';
 
+// A reader that goes away (`slipstream ... | head`) ends the command quietly, as in other CLIs.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }).then(
   (code) => {
     process.exitCode = code;
