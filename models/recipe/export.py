@@ -87,7 +87,8 @@ def main():
     ck = torch.load(os.path.join(WORK, "ckpt.pt"), map_location="cpu", weights_only=False)
     cfg = Config()
     model = Qwen2ForCausalLM(cfg)
-    model.load_state_dict(ck["model"])
+    # training-only heads (horizon-length prediction) are not part of the model
+    model.load_state_dict({k: v for k, v in ck["model"].items() if not k.startswith("hlp.")})
     os.makedirs(args.out, exist_ok=True)
     for f in os.listdir(args.out):
         if f.startswith("model") and (f.endswith(".safetensors") or f.endswith(".json")):

@@ -136,6 +136,9 @@ class Qwen2ForCausalLM(nn.Module):
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
+        # horizon-length prediction (training only, never exported): see enable_hlp
+        self.hlp = None
+        self.hlp_weight = 0.0
         cos, sin = rope_tables(cfg)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -154,7 +157,18 @@ class Qwen2ForCausalLM(nn.Module):
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * s)
 
-    def forward(self, input_ids, labels=None, position_ids=None, weights=None):
+    def enable_hlp(self, weight: float):
+        """An auxiliary head that reads the last hidden state at every position inside a FIM middle
+        and predicts the share of the middle still to come (1 at its start, 1/len before its end
+        token), trained with an L1 loss next to next-token prediction (horizon-length prediction,
+        Ding et al. 2024): it makes the model plan where the middle ends. The head is not part of
+        the checkpoint: hf_state_dict drops it and inference never runs it."""
+        self.hlp = nn.Linear(self.cfg.hidden_size, 1)
+        nn.init.zeros_(self.hlp.weight)
+        nn.init.zeros_(self.hlp.bias)
+        self.hlp_weight = weight
+
+    def forward(self, input_ids, labels=None, position_ids=None, weights=None, hlp_target=None):
         B, T = input_ids.shape
         x = self.model.embed_tokens(input_ids)
         if position_ids is None:
@@ -171,18 +185,40 @@ class Qwen2ForCausalLM(nn.Module):
             return logits
         flat = logits.float().view(-1, logits.shape[-1])
         if weights is None:
-            return F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
-        # weighted mean over the tokens that carry a label
-        per = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="none")
-        w = weights.reshape(-1).float() * (labels.reshape(-1) != -100)
-        return (per * w).sum() / w.sum().clamp_min(1e-6)
+            loss = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100)
+        else:
+            # weighted mean over the tokens that carry a label
+            per = F.cross_entropy(flat, labels.reshape(-1), ignore_index=-100, reduction="none")
+            w = weights.reshape(-1).float() * (labels.reshape(-1) != -100)
+            loss = (per * w).sum() / w.sum().clamp_min(1e-6)
+        if hlp_target is not None and self.hlp is not None:
+            pred = torch.sigmoid(self.hlp(x).squeeze(-1).float())
+            m = (hlp_target >= 0).float()
+            loss = loss + self.hlp_weight * ((pred - hlp_target).abs() * m).sum() / m.sum().clamp_min(1.0)
+        return loss
 
     def hf_state_dict(self) -> dict:
         """The tensors a tied Qwen2 checkpoint stores (lm_head.weight is not saved)."""
-        sd = self.state_dict()
+        sd = {k: v for k, v in self.state_dict().items() if not k.startswith("hlp.")}
         if self.cfg.tie_word_embeddings:
             sd.pop("lm_head.weight", None)
         return sd
+
+
+def hlp_targets(rows, fim_middle_id: int, eot_id: int):
+    """Horizon-length targets for rows [B, T+1] (inputs rows[:, :-1]): at input position t inside a
+    FIM middle (the <|fim_middle|> token at m, the end token at e, m <= t < e, all in the row) the
+    share of the middle still to predict, (e - t) / (e - m); -1 elsewhere (no loss)."""
+    B, T1 = rows.shape
+    ar = torch.arange(T1, device=rows.device).expand(B, T1)
+    neg = torch.full_like(ar, -1)
+    last_fm = torch.where(rows == fim_middle_id, ar, neg).cummax(1).values
+    last_eot = torch.where(rows == eot_id, ar, neg).cummax(1).values
+    far = torch.full_like(ar, T1)
+    next_eot = torch.where(rows == eot_id, ar, far).flip(1).cummin(1).values.flip(1)
+    valid = (last_fm >= 0) & (last_fm > last_eot) & (next_eot < T1)
+    tgt = (next_eot - ar).float() / (next_eot - last_fm).clamp_min(1).float()
+    return torch.where(valid, tgt, torch.full_like(tgt, -1.0))[:, :-1]
 
 
 def load_hf_weights(model, folder: str):
@@ -194,7 +230,7 @@ def load_hf_weights(model, folder: str):
         if f.endswith(".safetensors"):
             sd.update(load_file(os.path.join(folder, f)))
     own = model.state_dict()
-    missing = [k for k in own if k not in sd and k != "lm_head.weight"]
+    missing = [k for k in own if k not in sd and k != "lm_head.weight" and not k.startswith("hlp.")]
     unexpected = [k for k in sd if k not in own]
     bad = [k for k in sd if k in own and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or bad:

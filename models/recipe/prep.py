@@ -87,6 +87,10 @@ MIXES = {
     # copies get their own FIM choices): TS/JS ~33% of the tokens instead of 20%
     "infill": {"fim": 0.9, "spm": 0.8, "views": "views_infill", "first_view": 300, "pack": "rows",
                "chunk": (800, 5000), "eot_weight": 4.0, "ts_copies": 2},
+    # the infill mix's very data (same views) plus horizon-length prediction (model.enable_hlp),
+    # its L1 loss weighted 0.5 next to next-token prediction
+    "infill_hlp": {"fim": 0.9, "spm": 0.8, "views": "views_infill", "first_view": 300, "pack": "rows",
+                   "chunk": (800, 5000), "eot_weight": 4.0, "ts_copies": 2, "hlp": 0.5},
 }
 MIX = os.environ.get("SLIP_MIX", "base")
 if MIX not in MIXES:

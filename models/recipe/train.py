@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from model import Config, Qwen2ForCausalLM, load_hf_weights
+from model import Config, Qwen2ForCausalLM, hlp_targets, load_hf_weights
 
 WORK = os.environ.get("SLIP_WORK", "/tmp/slip")
 SEQ = int(os.environ.get("SLIP_SEQ", "2048"))  # overridden only by local tests of the loop
@@ -159,6 +159,10 @@ def main():
         cfg = Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
     model = Qwen2ForCausalLM(cfg)
     model.init_weights(args.seed)
+    from prep import MIX, MIXES, SPECIAL_TOKENS
+    mix = MIXES[MIX]
+    if mix.get("hlp"):
+        model.enable_hlp(float(mix["hlp"]))
     model.to(dev)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -192,11 +196,10 @@ def main():
     print(f"params {n_params} tokens/step {tokens_per_step} accum {accum}", flush=True)
 
     cmodel = model if args.no_compile else torch.compile(model, fullgraph=True)
-    from prep import MIX, MIXES, SPECIAL_TOKENS
-    mix = MIXES[MIX]
     PAD_ID = SPECIAL_TOKENS.index("<|fim_pad|>")
     EOT_ID = SPECIAL_TOKENS.index("<|endoftext|>")
     eot_weight = float(mix.get("eot_weight", 1.0))
+    FM_ID = SPECIAL_TOKENS.index("<|fim_middle|>")
     stream = Stream(os.path.join(WORK, mix["views"]), deadline=args.deadline - 30, first_view=mix["first_view"])
     print(f"data: mix {MIX}, {mix['views']} from view {mix['first_view']}", flush=True)
 
@@ -243,8 +246,9 @@ def main():
                 labels = labels.masked_fill(labels == PAD_ID, -100)
             # the mix may weight the end token (end of a middle or of a file) in the loss
             weights = (labels == EOT_ID).float() * (eot_weight - 1.0) + 1.0 if eot_weight != 1.0 else None
+            hlp_t = hlp_targets(b, FM_ID, EOT_ID) if model.hlp is not None else None
             with torch.autocast(dev, dtype=torch.bfloat16):
-                loss = cmodel(b[:, :-1], labels=labels, weights=weights)
+                loss = cmodel(b[:, :-1], labels=labels, weights=weights, hlp_target=hlp_t)
             (loss / accum).backward()
             loss_acc += loss.detach()
             n_acc += 1
