@@ -64,6 +64,32 @@ function leadingClosers(suffix: string): string {
   return out;
 }
 
+/**
+ * Cuts the end of a one-line completion that repeats the start of the rest of the cursor line.
+ * The editor inserts at the cursor, so `foo();` typed before a `;` that is already there would
+ * leave `foo();;`, and `hello"` inside `"…"` a doubled quote. Cut: the whole rest of the line, or
+ * an overlap without letters, digits or `_`/`$` (so a name that merely ends the way the suffix
+ * starts stays); never a bracket (trimToBalancedBrackets knows which closers are the
+ * completion's own), and a quote only when the completion has an odd number of it (it closes a
+ * string opened before the cursor).
+ */
+export const trimLineSuffixOverlap: CompletionFilter = (completion, ctx) => {
+  if (completion.includes('\n')) return completion;
+  const nl = ctx.suffix.indexOf('\n');
+  const rest = (nl < 0 ? ctx.suffix : ctx.suffix.slice(0, nl)).replace(/\s+$/, '');
+  if (rest.trim() === '') return completion;
+  const body = completion.replace(/\s+$/, '');
+  for (let k = Math.min(rest.length, body.length); k > 0; k--) {
+    const overlap = rest.slice(0, k);
+    if (!body.endsWith(overlap) || /[()[\]{}]/.test(overlap)) continue;
+    if (k < rest.length && /[\p{L}\p{N}_$]/u.test(overlap)) continue;
+    const unbalancedQuote = [...new Set(overlap.replace(/[^"'`]/g, ''))].some((q) => body.split(q).length % 2 === 1);
+    if (unbalancedQuote) continue;
+    return body.slice(0, body.length - k);
+  }
+  return completion;
+};
+
 /** Trailing spaces, tabs and blank lines add nothing but stray whitespace to the document. */
 export const trimTrailingWhitespace: CompletionFilter = (completion) => completion.replace(/\s+$/, '');
 
@@ -88,6 +114,7 @@ function collapseWhitespace(s: string): string {
 export const DEFAULT_FILTERS: readonly CompletionFilter[] = [
   keepFirstLine,
   trimToBalancedBrackets,
+  trimLineSuffixOverlap,
   trimTrailingWhitespace,
   dropSuffixRepeat,
   dropBlank,

@@ -5,6 +5,7 @@ import {
   dropSuffixRepeat,
   keepFirstLine,
   postprocess,
+  trimLineSuffixOverlap,
   trimToBalancedBrackets,
   trimTrailingWhitespace,
   type PostprocessContext,
@@ -56,4 +57,24 @@ test('the default pipeline composes the filters in order', () => {
   assert.equal(postprocess('  return 1\n}\n', ctx('\n}', 'block')), '  return 1\n}');
   // A custom list replaces the default.
   assert.equal(postprocess('ab', ctx(), [(c) => c.toUpperCase()]), 'AB');
+});
+
+test('trimLineSuffixOverlap: the end that repeats the rest of the line goes, names and brackets stay', () => {
+  // `const x = |;` — the model writes the `;` that is already there
+  assert.equal(trimLineSuffixOverlap('foo();', ctx(';\nnext')), 'foo()');
+  // the whole rest of the line, even with letters in it
+  assert.equal(trimLineSuffixOverlap('x = value', ctx(' value\r\n')), 'x =');
+  // a string opened before the cursor: its closing quote is already there
+  assert.equal(trimLineSuffixOverlap('hello"', ctx('";\n')), 'hello');
+  // a quote the completion opens and closes itself stays
+  assert.equal(trimLineSuffixOverlap('"a"', ctx('"')), '"a"');
+  // a name that merely ends the way the suffix starts is kept (partial overlap with letters)
+  assert.equal(trimLineSuffixOverlap('total', ctx('alpha)')), 'total');
+  // brackets are trimToBalancedBrackets' job: `bar(|)` + `foo(a)` must keep its own `)`
+  assert.equal(trimLineSuffixOverlap('foo(a)', ctx(')')), 'foo(a)');
+  // nothing after the cursor on this line, or a multi-line completion: unchanged
+  assert.equal(trimLineSuffixOverlap('foo();', ctx('\n;')), 'foo();');
+  assert.equal(trimLineSuffixOverlap('a;\nb;', ctx(';', 'block')), 'a;\nb;');
+  // in the pipeline: `x = |;` with a completion that ends in `;` inserts without doubling it
+  assert.equal(postprocess('compute(1, 2);  ', ctx(';\n')), 'compute(1, 2)');
 });
