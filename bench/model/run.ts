@@ -434,7 +434,12 @@ function gpuLosses(): Record<string, number> | null {
   return last;
 }
 
+/** The flags this runner knows: a misspelt one (`--modle`) must not start an hour-long run of the wrong model. */
+const KNOWN_FLAGS = new Set(['quick', 'n', 'seed', 'model', 'threads', 'loss-rows', 'fim-examples', 'no-loss', 'groups', 'out', 'render', 'compare']);
+
 export async function run(args: string[]): Promise<object> {
+  const unknown = args.filter((a) => a.startsWith('--') && !KNOWN_FLAGS.has(a.slice(2)));
+  if (unknown.length > 0) throw new Error(`bench model: unknown flag ${unknown.join(', ')} (known: ${[...KNOWN_FLAGS].map((f) => `--${f}`).join(' ')})`);
   const render = flag(args, 'render');
   if (render !== undefined) {
     // Re-renders the .md of an existing report (after a change to the tables only).

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { compareExamples, compareMarkdown, readExamples, type ExampleScores } from '../../../bench/model/compare';
+import { run } from '../../../bench/model/run';
 
 const tmp = mkdtempSync(join(tmpdir(), 'slip-compare-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -49,5 +50,12 @@ describe('bench model --compare', () => {
     const other = join(tmp, 'other.jsonl');
     writeFileSync(other, '{"a":1}\n');
     assert.throws(() => readExamples(other), /other\.jsonl:1: not a bench model example record/);
+  });
+});
+
+describe('bench model flags', () => {
+  it('refuses a misspelt flag before loading anything', async () => {
+    await assert.rejects(run(['--modle', 'x']), /unknown flag --modle/);
+    await assert.rejects(run(['--compare', 'only-one.jsonl']), /--compare needs two files/);
   });
 });
