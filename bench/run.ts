@@ -42,15 +42,20 @@ function ensureTypeScriptLoader(): void {
   }
 }
 
+/** Throws unless bench/NAME/run.ts exists (NAME is a plain folder name, not a path). */
+function requireBench(name: string, root?: string): void {
+  const available = listBenches(root);
+  if (!NAME.test(name) || !available.includes(name)) {
+    throw new Error(`unknown benchmark ${JSON.stringify(name)}; available: ${available.length > 0 ? available.join(', ') : 'none'}`);
+  }
+}
+
 /**
  * A benchmark's usage: the `//` comment that opens its run.ts (every runner documents its flags
  * there), without the comment markers. `slipstream bench NAME --help` prints it instead of running.
  */
 export function benchUsage(name: string, root?: string): string {
-  const available = listBenches(root);
-  if (!NAME.test(name) || !available.includes(name)) {
-    throw new Error(`unknown benchmark ${JSON.stringify(name)}; available: ${available.length > 0 ? available.join(', ') : 'none'}`);
-  }
+  requireBench(name, root);
   const lines: string[] = [];
   for (const line of readFileSync(join(benchDir(root), name, 'run.ts'), 'utf8').split('\n')) {
     if (!line.startsWith('//')) break;
@@ -61,10 +66,7 @@ export function benchUsage(name: string, root?: string): string {
 }
 
 export async function runBench(name: string, args: string[], root?: string): Promise<object> {
-  const available = listBenches(root);
-  if (!NAME.test(name) || !available.includes(name)) {
-    throw new Error(`unknown benchmark ${JSON.stringify(name)}; available: ${available.length > 0 ? available.join(', ') : 'none'}`);
-  }
+  requireBench(name, root);
   ensureTypeScriptLoader();
   const mod = load(join(benchDir(root), name, 'run.ts')) as Partial<BenchModule>;
   if (typeof mod.run !== 'function') throw new Error(`bench/${name}/run.ts does not export run(args)`);

@@ -83,8 +83,9 @@ export const trimLineSuffixOverlap: CompletionFilter = (completion, ctx) => {
     const overlap = rest.slice(0, k);
     if (!body.endsWith(overlap) || /[()[\]{}]/.test(overlap)) continue;
     if (k < rest.length && /[\p{L}\p{N}_$]/u.test(overlap)) continue;
-    const unbalancedQuote = [...new Set(overlap.replace(/[^"'`]/g, ''))].some((q) => body.split(q).length % 2 === 1);
-    if (unbalancedQuote) continue;
+    // an even count of a quote in the completion: the overlap's quote closes the completion's own string
+    const ownQuote = [...new Set(overlap.replace(/[^"'`]/g, ''))].some((q) => (body.split(q).length - 1) % 2 === 0);
+    if (ownQuote) continue;
     return body.slice(0, body.length - k);
   }
   return completion;
