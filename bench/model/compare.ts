@@ -22,15 +22,31 @@ export interface ExampleScores {
   scores: Record<string, { model: { em: 0 | 1; es: number } }>;
 }
 
-export interface TaskComparison {
-  n: number;
-  base: { em: number; es: number };
-  candidate: { em: number; es: number };
-  /** candidate − base, points */
+/** a − b in points (EM and ES), paired bootstrap 95% intervals. */
+export interface PairedDiff {
   em: number;
   emCi95: [number, number];
   es: number;
   esCi95: [number, number];
+}
+
+/** Paired a − b over the same examples' scores (em 0/1, es in [0, 1]), in points. */
+export function pairedScoreDiff(a: ReadonlyArray<{ em: number; es: number }>, b: ReadonlyArray<{ em: number; es: number }>): PairedDiff {
+  const e = pairedDifference(
+    a.map((x) => x.em),
+    b.map((x) => x.em),
+  );
+  const s = pairedDifference(
+    a.map((x) => x.es),
+    b.map((x) => x.es),
+  );
+  return { em: r1(100 * e.diff), emCi95: [r1(100 * e.ci95[0]), r1(100 * e.ci95[1])], es: r1(100 * s.diff), esCi95: [r1(100 * s.ci95[0]), r1(100 * s.ci95[1])] };
+}
+
+export interface TaskComparison extends PairedDiff {
+  n: number;
+  base: { em: number; es: number };
+  candidate: { em: number; es: number };
   /** examples where exactly one of the two is an exact match */
   onlyBase: number;
   onlyCandidate: number;
@@ -75,21 +91,16 @@ export function compareExamples(base: ExampleScores[], cand: ExampleScores[]): P
     const tasks = Object.keys(ps[0][0].scores).filter((t) => ps.every(([b, c]) => b.scores[t]?.model && c.scores[t]?.model));
     const res: Record<string, TaskComparison> = {};
     for (const t of tasks) {
-      const be = ps.map(([b]) => b.scores[t].model.em as number);
-      const ce = ps.map(([, c]) => c.scores[t].model.em as number);
-      const bs = ps.map(([b]) => b.scores[t].model.es);
-      const cs = ps.map(([, c]) => c.scores[t].model.es);
-      const e = pairedDifference(ce, be);
-      const s = pairedDifference(cs, bs);
+      const bm = ps.map(([b]) => b.scores[t].model);
+      const cm = ps.map(([, c]) => c.scores[t].model);
+      const be = bm.map((x) => x.em as number);
+      const ce = cm.map((x) => x.em as number);
       const avg = (xs: number[]): number => r1((100 * xs.reduce((a, x) => a + x, 0)) / xs.length);
       res[t] = {
         n: ps.length,
-        base: { em: avg(be), es: avg(bs) },
-        candidate: { em: avg(ce), es: avg(cs) },
-        em: r1(100 * e.diff),
-        emCi95: [r1(100 * e.ci95[0]), r1(100 * e.ci95[1])],
-        es: r1(100 * s.diff),
-        esCi95: [r1(100 * s.ci95[0]), r1(100 * s.ci95[1])],
+        base: { em: avg(be), es: avg(bm.map((x) => x.es)) },
+        candidate: { em: avg(ce), es: avg(cm.map((x) => x.es)) },
+        ...pairedScoreDiff(cm, bm),
         onlyBase: be.filter((x, i) => x === 1 && ce[i] === 0).length,
         onlyCandidate: be.filter((x, i) => x === 0 && ce[i] === 1).length,
       };

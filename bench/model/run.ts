@@ -58,13 +58,13 @@ import { DEFAULT_PROMPT_BUDGET, promptPath } from '../../src/completion/prompt';
 import { windowPolicy } from '../../src/completion/documentSession';
 import { CompletionService, type LoadedModel } from '../../src/completion/service';
 import type { CompletionOptions, CompletionResult } from '../../src/completion/types';
-import { bootstrapMean, editSimilarity, mean, pairedDifference, wilson } from '../stats';
+import { bootstrapMean, editSimilarity, mean, wilson } from '../stats';
 import { InFileNgram } from './baselines';
 import { firstLine, sampleLines, withLineBlanked, type LineExample } from './examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
 import { middleLoss, middleLossSpm, middleLossWithoutSuffix, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
 import { flag } from '../args';
-import { compareExamples, compareMarkdown, readExamples } from './compare';
+import { compareExamples, compareMarkdown, pairedScoreDiff, readExamples, type PairedDiff } from './compare';
 
 const ROOT = resolve(__dirname, '..', '..');
 const MAX_NEW = 64;
@@ -272,24 +272,7 @@ function summarize(scores: Score[]): MetricSummary {
   return { n, em: r1((100 * k) / n), emCi95: [r1(100 * w[0]), r1(100 * w[1])], es: r1(100 * mean(es)), esCi95: [r1(100 * b[0]), r1(100 * b[1])] };
 }
 
-interface PairedDiff {
-  em: number;
-  emCi95: [number, number];
-  es: number;
-  esCi95: [number, number];
-}
 
-function diff(a: Score[], b: Score[]): PairedDiff {
-  const e = pairedDifference(
-    a.map((s) => s.em),
-    b.map((s) => s.em),
-  );
-  const s = pairedDifference(
-    a.map((x) => x.es),
-    b.map((x) => x.es),
-  );
-  return { em: r1(100 * e.diff), emCi95: [r1(100 * e.ci95[0]), r1(100 * e.ci95[1])], es: r1(100 * s.diff), esCi95: [r1(100 * s.ci95[0]), r1(100 * s.ci95[1])] };
-}
 
 interface Rate {
   k: number;
@@ -359,8 +342,8 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
     const sr = summarize(repeat);
     const sn = summarize(ngram);
     const best = sr.em > sn.em || (sr.em === sn.em && sr.es >= sn.es) ? 'repeat' : 'ngram';
-    const modelMinusRepeat = diff(model, repeat);
-    const modelMinusNgram = diff(model, ngram);
+    const modelMinusRepeat = pairedScoreDiff(model, repeat);
+    const modelMinusNgram = pairedScoreDiff(model, ngram);
     tasks[t] = {
       model: summarize(model),
       repeat: sr,
@@ -376,7 +359,7 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
     label,
     a,
     b,
-    diff: diff(
+    diff: pairedScoreDiff(
       rs.map((r) => r.scores[a].model),
       rs.map((r) => r.scores[b].model),
     ),
@@ -391,8 +374,8 @@ function summarizeGroup(rs: ExampleResult[]): Record<string, unknown> {
       healing: summarize(healing),
       noHealing: summarize(noHealing),
       columnZeroSameLines: summarize(columnZero),
-      healingMinusNoHealing: diff(healing, noHealing),
-      healingMinusColumnZero: diff(healing, columnZero),
+      healingMinusNoHealing: pairedScoreDiff(healing, noHealing),
+      healingMinusColumnZero: pairedScoreDiff(healing, columnZero),
     };
   }
   out.meanPromptTokens = { before: Math.round(mean(rs.map((r) => r.promptTokens.before))), after: Math.round(mean(rs.map((r) => r.promptTokens.after))) };
