@@ -91,7 +91,7 @@ MIXES = {
     # its L1 loss weighted 0.5 next to next-token prediction
     "infill_hlp": {"fim": 0.9, "spm": 0.8, "views": "views_infill", "first_view": 300, "pack": "rows",
                    "chunk": (800, 5000), "eot_weight": 4.0, "ts_copies": 2, "hlp": 0.5},
-    # the infill mix with short FIM chunks, 300-2000 characters (log-uniform): ~3x the middles per
+    # the infill mix with short FIM chunks, 300-2000 characters (log-uniform): 2.4x the middles per
     # token of "infill", and the suffix's start at most a few hundred tokens from the middle's end
     "infill_short": {"fim": 0.9, "spm": 0.8, "views": "views_infill_short", "first_view": 400, "pack": "rows",
                      "chunk": (300, 2000), "eot_weight": 4.0, "ts_copies": 2},
