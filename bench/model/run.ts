@@ -4,7 +4,7 @@
 // the other FIM layout and in the plain format for comparison, cheap baselines on the same
 // examples, and plain-document loss / bits per byte plus FIM-middle loss in both layouts.
 //
-//   ./bin/slipstream bench model [--quick] [--n N] [--seed S] [--model DIR] [--threads T]
+//   ./bin/slipstream bench model [--quick] [--n N] [--seed S] [--model DIR] [--threads T] [--weight-bits 8|4]
 //                                [--loss-rows R] [--fim-examples F] [--no-loss] [--groups python,c,ts] [--out FILE]
 //   ./bin/slipstream bench model --compare BASE-examples.jsonl CANDIDATE-examples.jsonl [--out FILE]
 //                                (paired candidate − base of two runs on the same examples: compare.ts)
@@ -418,7 +418,7 @@ function gpuLosses(): Record<string, number> | null {
 }
 
 /** The flags this runner knows: a misspelt one (`--modle`) must not start an hour-long run of the wrong model. */
-const KNOWN_FLAGS = new Set(['quick', 'n', 'seed', 'model', 'threads', 'loss-rows', 'fim-examples', 'no-loss', 'groups', 'out', 'render', 'compare']);
+const KNOWN_FLAGS = new Set(['quick', 'n', 'seed', 'model', 'threads', 'weight-bits', 'loss-rows', 'fim-examples', 'no-loss', 'groups', 'out', 'render', 'compare']);
 
 export async function run(args: string[]): Promise<object> {
   const unknown = args.filter((a) => a.startsWith('--') && !KNOWN_FLAGS.has(a.slice(2)));
@@ -462,7 +462,9 @@ export async function run(args: string[]): Promise<object> {
   const loadAvgStart = loadavg().map(r1);
   const started = performance.now();
   const ckpt = await loadCheckpoint(modelDir);
-  const model = await Model.load(ckpt, { threads: num(args, 'threads', 2) });
+  const weightBits = num(args, 'weight-bits', 0);
+  if (weightBits !== 0 && weightBits !== 4 && weightBits !== 8) throw new Error(`--weight-bits must be 8 or 4 (fp32 when left out), got ${flag(args, 'weight-bits')}`);
+  const model = await Model.load(ckpt, { threads: num(args, 'threads', 2), weightBits: weightBits || undefined });
   const tokenizer = ckpt.tokenizer;
   const declaredLayout: FimLayout = ckpt.fimLayout ?? 'psm';
   // The services share the loaded model; their shutdown must not dispose it.
@@ -611,6 +613,7 @@ export async function run(args: string[]): Promise<object> {
     bench: 'model',
     command: `./bin/slipstream bench model ${args.join(' ')}`.trim(),
     model: modelDir,
+    weights: weightBits ? `${weightBits}-bit (MatMulNBits, blocks of 32)` : 'fp32',
     productLayout: declaredLayout,
     request: { ...REQUEST, maxTokens: MAX_NEW, monitorBudgetMs: MONITOR_BUDGET_MS, note: 'everything else at the CompletionService defaults: token healing on, monitors on, speculation auto, layout = the model\'s' },
     seed,

@@ -6,7 +6,7 @@
 // runs every shape once, the order rotating between rounds — so machine noise hits them alike;
 // the report gives per-shape medians and the median of the per-round ratios to the shipped shape.
 //
-//   ./bin/slipstream bench shapes [--quick] [--rounds N] [--steps N] [--threads N] [--shapes d512x8,d640x8,...] [--out FILE]
+//   ./bin/slipstream bench shapes [--quick] [--rounds N] [--steps N] [--threads N] [--weight-bits 8|4] [--shapes d512x8,d640x8,...] [--out FILE]
 //
 // Defaults are the committed run (bench/results/shapes.{json,md}); --quick (1 round, 4 decode
 // steps, two shapes) writes bench/out/shapes-quick.{json,md}.
@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
+import { WEIGHT_BLOCK } from '../../src/engine/onnxGraph';
 import type { Checkpoint } from '../../src/engine/types';
 import { writeTinyCheckpoint } from '../../test/fixtures/tinyModel';
 import { copyBandwidth, decode, linearParams, median, prefillTokS } from '../engine/run';
@@ -90,6 +91,10 @@ export async function run(args: string[]): Promise<object> {
   const rounds = Number(flag(args, 'rounds') ?? (quick ? 1 : 5));
   const steps = Number(flag(args, 'steps') ?? (quick ? 4 : 24));
   const threads = Number(flag(args, 'threads') ?? 2);
+  const weightBits = Number(flag(args, 'weight-bits') ?? 0);
+  if (weightBits !== 0 && weightBits !== 8 && weightBits !== 4) throw new Error(`--weight-bits takes 8 or 4 (fp32 when left out), got ${flag(args, 'weight-bits')}`);
+  // bytes a decode step streams per linear weight: fp32, or the codes plus one fp32 scale per block of 32
+  const bytesPerWeight = weightBits === 0 ? 4 : weightBits / 8 + 4 / WEIGHT_BLOCK;
   const shapes = (flag(args, 'shapes') ?? (quick ? 'd512x8,d640x8' : 'd512x8,d640x8,d512x12,d640x12,d768x8')).split(',').map(parseShape);
   const out = resolve(flag(args, 'out') ?? join(ROOT, 'bench', quick ? 'out' : 'results', quick ? 'shapes-quick.json' : 'shapes.json'));
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -102,7 +107,7 @@ export async function run(args: string[]): Promise<object> {
       const dir = checkpointDir(shape);
       const t = performance.now();
       const ck = await loadCheckpoint(dir);
-      const model = await Model.load(ck, { threads });
+      const model = await Model.load(ck, { threads, weightBits: weightBits === 0 ? undefined : (weightBits as 4 | 8) });
       loaded.push({ shape, ck, model, loadMs: performance.now() - t });
       log(`[shapes] ${shape.name} loaded in ${Math.round(performance.now() - t)} ms`);
     }
@@ -137,7 +142,7 @@ export async function run(args: string[]): Promise<object> {
         intermediate: intermediateOf(l.shape.hidden),
         paramsM: r1(params.total / 1e6),
         nonEmbeddingParamsM: r1(params.nonEmbedding / 1e6),
-        decodeMiBPerToken: r1((lin.perToken * 4) / 2 ** 20),
+        decodeMiBPerToken: r1((lin.perToken * bytesPerWeight) / 2 ** 20),
         loadMs: Math.round(l.loadMs),
         tokS: med,
         ratioToFirst: ratio,
@@ -148,6 +153,7 @@ export async function run(args: string[]): Promise<object> {
       bench: 'shapes',
       command: `./bin/slipstream bench shapes ${args.join(' ')}`.trim(),
       threads,
+      weights: weightBits === 0 ? 'fp32' : `${weightBits}-bit (MatMulNBits, blocks of ${WEIGHT_BLOCK})`,
       rounds,
       decodeSteps: steps,
       vocab: VOCAB,
@@ -161,7 +167,7 @@ export async function run(args: string[]): Promise<object> {
     const md = [
       `# bench shapes (${new Date().toISOString().slice(0, 10)})`,
       '',
-      `\`${report.command}\` — ${rounds} interleaved rounds, ${steps} decode steps each, ${threads} threads, ${report.wallSeconds} s, load average ${loadStart.join(' ')} → ${report.loadAvg.end.join(' ')}; copy bandwidth ${report.copyBandwidthGBs} GB/s`,
+      `\`${report.command}\` — ${report.weights} weights, ${rounds} interleaved rounds, ${steps} decode steps each, ${threads} threads, ${report.wallSeconds} s, load average ${loadStart.join(' ')} → ${report.loadAvg.end.join(' ')}; copy bandwidth ${report.copyBandwidthGBs} GB/s`,
       '',
       `| shape | params (non-emb.) | decode MiB/token | prefill 512 tok/s | prefill 2048 tok/s | decode @512 tok/s | decode @2048 tok/s | ratios to ${shapes[0].name} (p512 / p2048 / d512 / d2048) | meets targets |`,
       '|---|---|---|---|---|---|---|---|---|',

@@ -41,6 +41,8 @@ export interface ModelLoadOptions {
   kvChunk?: number;
   /** Longer forwards run as chunks of this many rows (default 512); see forwardChunked. */
   prefillChunk?: number;
+  /** Weight-only quantization of the linear layers (GraphOptions.weightBits); default fp32. */
+  weightBits?: 4 | 8;
 }
 
 /** Where load time went, in milliseconds. */
@@ -93,18 +95,20 @@ export class Model {
       graphOptimizationLevel: 'all',
       extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
     };
+    // A quantized graph is another graph of the same checkpoint: its own cache entry.
+    const cacheKey = opts.weightBits ? `${ckpt.hash}-q${opts.weightBits}` : ckpt.hash;
     const build = async (): Promise<Uint8Array> => {
       const t = performance.now();
-      const g = buildGraph(ckpt);
+      const g = buildGraph(ckpt, { weightBits: opts.weightBits });
       stats.buildMs = performance.now() - t;
-      if (opts.cacheDir) await storeCachedGraph(opts.cacheDir, ckpt.hash, g);
+      if (opts.cacheDir) await storeCachedGraph(opts.cacheDir, cacheKey, g);
       return g;
     };
 
     let graph: Uint8Array | null = null;
     if (opts.cacheDir) {
       const t = performance.now();
-      graph = await loadCachedGraph(opts.cacheDir, ckpt.hash);
+      graph = await loadCachedGraph(opts.cacheDir, cacheKey);
       stats.cacheReadMs = performance.now() - t;
       stats.cacheHit = graph !== null;
     }
@@ -118,7 +122,7 @@ export class Model {
     } catch (e) {
       if (!stats.cacheHit || !opts.cacheDir) throw new Error(`onnxruntime could not load the graph built from ${ckpt.dir}: ${errorMessage(e)}`, { cause: e });
       // A damaged cache file must not make the model unloadable: rebuild from the checkpoint.
-      await dropCachedGraph(opts.cacheDir, ckpt.hash);
+      await dropCachedGraph(opts.cacheDir, cacheKey);
       stats.cacheHit = false;
       graph = await build();
       try {

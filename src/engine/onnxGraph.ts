@@ -50,6 +50,7 @@ const MS_DOMAIN = 'com.microsoft';
 const ONNX_OPSET = 17;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
+const UINT8 = onnx.TensorProto.DataType.UINT8;
 
 type Attr = { int: number } | { float: number } | { ints: number[] };
 
@@ -112,6 +113,13 @@ class GraphBuilder {
       dataType: FLOAT,
       rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     });
+    return name;
+  }
+
+  /** A uint8 initializer (quantized weight codes). */
+  bytes(name: string, dims: number[], data: Uint8Array): string {
+    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new RangeError(`initializer ${name}: ${data.length} bytes for [${dims}]`);
+    this.initializers.push({ name, dims, dataType: UINT8, rawData: data });
     return name;
   }
 
@@ -221,6 +229,65 @@ export interface GraphOptions {
    * 'concat': the textbook Concat(past, new) K/V, kept only so benchmarks can compare the two.
    */
   attention?: 'split-past' | 'concat';
+  /**
+   * Block-quantized weights for every linear layer and the vocabulary projection (com.microsoft
+   * MatMulNBits: blocks of WEIGHT_BLOCK input features, one fp32 scale each, symmetric; inputs,
+   * outputs, norms, attention and the KV cache stay fp32). Undefined (default): fp32 weights,
+   * exactly the checkpoint's values.
+   */
+  weightBits?: 4 | 8;
+}
+
+/** Input features per quantization block (MatMulNBits block_size). */
+export const WEIGHT_BLOCK = 32;
+
+export interface QuantizedLinear {
+  /** [N, kBlocks, blockSize·bits/8] codes, offset by 2^(bits−1) (MatMulNBits' default zero point). */
+  codes: Uint8Array;
+  /** [N·kBlocks] fp32 scales: weight ≈ (code − 2^(bits−1)) · scale. */
+  scales: Float32Array;
+  N: number;
+  K: number;
+  kBlocks: number;
+}
+
+/**
+ * Symmetric block-wise quantization of HF Linear weights (parts [out_i, K] stacked along out):
+ * per block of `block` input features, scale = max|w| / (2^(bits−1) − 1), code = round(w / scale)
+ * + 2^(bits−1). A K that is not a multiple of the block is padded with zeros.
+ */
+export function quantizeLinear(parts: readonly { data: Float32Array; rows: number }[], K: number, bits: 4 | 8, block = WEIGHT_BLOCK): QuantizedLinear {
+  const N = parts.reduce((a, p) => a + p.rows, 0);
+  const kBlocks = Math.ceil(K / block);
+  const blob = (block * bits) / 8;
+  const codes = new Uint8Array(N * kBlocks * blob);
+  const scales = new Float32Array(N * kBlocks);
+  const zero = 1 << (bits - 1);
+  const qmax = zero - 1;
+  const q = new Int32Array(block);
+  let n = 0;
+  for (const part of parts) {
+    for (let r = 0; r < part.rows; r++, n++) {
+      const row = part.data.subarray(r * K, (r + 1) * K);
+      for (let b = 0; b < kBlocks; b++) {
+        const k0 = b * block;
+        const k1 = Math.min(K, k0 + block);
+        let amax = 0;
+        for (let k = k0; k < k1; k++) amax = Math.max(amax, Math.abs(row[k]));
+        const scale = amax / qmax;
+        scales[n * kBlocks + b] = scale;
+        for (let i = 0; i < block; i++) {
+          const k = k0 + i;
+          const v = k < k1 && scale > 0 ? Math.round(row[k] / scale) : 0;
+          q[i] = Math.max(-zero, Math.min(qmax, v)) + zero;
+        }
+        const base = (n * kBlocks + b) * blob;
+        if (bits === 8) for (let i = 0; i < block; i++) codes[base + i] = q[i];
+        else for (let i = 0; i < block; i += 2) codes[base + i / 2] = q[i] | (q[i + 1] << 4);
+      }
+    }
+  }
+  return { codes, scales, N, K, kBlocks };
 }
 
 /** The graph as an in-memory ModelProto. Weights are referenced from the checkpoint or fresh transposed copies. */
@@ -257,6 +324,30 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
       flatShape,
     ]);
 
+  /** input [1, q, K] · the HF Linear weights `names` (stacked along out) → [1, q, Σout]. */
+  const linear = (input: string, name: string, names: string[], K: number, output?: string): { out: string; outFeatures: number } => {
+    if (!opts.weightBits) {
+      const lw = linearWeights(w, names, K);
+      return { out: g.op1('MatMul', [input, g.weight(name, [K, lw.outFeatures], lw.data)], {}, { output }), outFeatures: lw.outFeatures };
+    }
+    const parts = names.map((n) => {
+      const t = w.get(n);
+      if (t.shape.length !== 2 || t.shape[1] !== K) throw new RangeError(`${n}: expected [*, ${K}], got [${t.shape}]`);
+      return { data: t.data, rows: t.shape[0] };
+    });
+    const qw = quantizeLinear(parts, K, opts.weightBits);
+    const blob = (WEIGHT_BLOCK * opts.weightBits) / 8;
+    const out = g.op1(
+      'MatMulNBits',
+      [input, g.bytes(`${name}_q`, [qw.N, qw.kBlocks, blob], qw.codes), g.weight(`${name}_scales`, [qw.N * qw.kBlocks], qw.scales)],
+      // accuracy_level 4: activations quantized to int8 per block and int8 dot products (MLAS);
+      // without it ORT 1.30 runs 8-bit weights through a slow fp32 fallback (bench/results/quantization.md).
+      { K: { int: K }, N: { int: qw.N }, bits: { int: opts.weightBits }, block_size: { int: WEIGHT_BLOCK }, accuracy_level: { int: 4 } },
+      { domain: MS_DOMAIN, output },
+    );
+    return { out, outFeatures: qw.N };
+  };
+
   let hidden = x0; // residual stream [1, q, H]
   let normed = g.op1('SimplifiedLayerNormalization', [hidden, g.weight('layer0_input_norm', [H], vector(w, 'model.layers.0.input_layernorm.weight', H))], {
     axis: { int: -1 },
@@ -266,9 +357,9 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}`;
     // --- attention ---
-    const qkvW = linearWeights(w, [`${p}.self_attn.q_proj.weight`, `${p}.self_attn.k_proj.weight`, `${p}.self_attn.v_proj.weight`], H);
+    const qkvW = linear(normed, `l${l}_qkv_w`, [`${p}.self_attn.q_proj.weight`, `${p}.self_attn.k_proj.weight`, `${p}.self_attn.v_proj.weight`], H);
     if (qkvW.outFeatures !== (nH + 2 * kvH) * d) throw new RangeError(`layer ${l}: q/k/v projections give ${qkvW.outFeatures} features, expected ${(nH + 2 * kvH) * d}`);
-    let qkv = g.op1('MatMul', [normed, g.weight(`l${l}_qkv_w`, [H, qkvW.outFeatures], qkvW.data)]); // [1, q, (nH + 2kvH)·d]
+    let qkv = qkvW.out; // [1, q, (nH + 2kvH)·d]
     if (cfg.qkvBias) {
       const bias = concatVectors([
         vector(w, `${p}.self_attn.q_proj.bias`, nH * d),
@@ -307,8 +398,7 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
       g.op1('Transpose', [g.op1('Reshape', [ctx, g.ints([kvH, groups, -1, d])])], { perm: { ints: [2, 0, 1, 3] } }), // [q, kvH, g, d]
       g.ints([1, -1, nH * d]),
     ]); // [1, q, nH·d], head order = kvH-major then group, as HF's repeat_kv
-    const oW = linearWeights(w, [`${p}.self_attn.o_proj.weight`], nH * d);
-    let attnOut = g.op1('MatMul', [ctxRows, g.weight(`l${l}_o_w`, [nH * d, H], oW.data)]); // [1, q, H]
+    let attnOut = linear(ctxRows, `l${l}_o_w`, [`${p}.self_attn.o_proj.weight`], nH * d).out; // [1, q, H]
     if (cfg.oProjBias) attnOut = g.op1('Add', [attnOut, g.weight(`l${l}_o_b`, [H], vector(w, `${p}.self_attn.o_proj.bias`, H))]);
 
     // --- residual + post-attention norm in one kernel ---
@@ -320,13 +410,12 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
     );
 
     // --- SwiGLU MLP ---
-    const guW = linearWeights(w, [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`], H);
+    const guW = linear(postNormed, `l${l}_gate_up_w`, [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`], H);
     if (guW.outFeatures !== 2 * I) throw new RangeError(`layer ${l}: gate/up give ${guW.outFeatures} features, expected ${2 * I}`);
-    const gu = g.op1('MatMul', [postNormed, g.weight(`l${l}_gate_up_w`, [H, 2 * I], guW.data)]); // [1, q, 2I]
+    const gu = guW.out; // [1, q, 2I]
     const [gate, up] = g.op('Split', [gu, g.ints([I, I])], { axis: { int: -1 } }, { outputs: 2 });
     const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]); // silu(gate)·up [1, q, I]
-    const downW = linearWeights(w, [`${p}.mlp.down_proj.weight`], I);
-    const mlpOut = g.op1('MatMul', [act, g.weight(`l${l}_down_w`, [I, H], downW.data)]); // [1, q, H]
+    const mlpOut = linear(act, `l${l}_down_w`, [`${p}.mlp.down_proj.weight`], I).out; // [1, q, H]
 
     if (l + 1 < L) {
       const [nextNormed, , , afterMlp] = g.op(
@@ -349,9 +438,8 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
     epsilon: eps,
   });
   const lmName = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  const lmW = linearWeights(w, [lmName], H);
-  if (lmW.outFeatures !== V) throw new RangeError(`${lmName}: ${lmW.outFeatures} rows, expected vocabSize ${V}`);
-  g.op1('MatMul', [finalNormed, g.weight('lm_head_w', [H, V], lmW.data)], {}, { output: OUTPUT_LOGITS }); // [1, r, V]
+  const lm = linear(finalNormed, 'lm_head_w', [lmName], H, OUTPUT_LOGITS); // [1, r, V]
+  if (lm.outFeatures !== V) throw new RangeError(`${lmName}: ${lm.outFeatures} rows, expected vocabSize ${V}`);
 
   const inputs = [
     valueInfo(INPUT_EMBEDS, FLOAT, [1, 'q', H]),
