@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CompletionBackend, EngineState, Logger } from './completion/types';
-import { affectsSettings, classifyChange, modelDirFor, readSettings, type Settings } from './config';
+import { affectsSettings, classifyChange, modelDirFor, readSettings, weightBitsOf, type Settings } from './config';
 import { classifyError, errorMessage, ShowOnce } from './editor/errors';
 import { EventLoopWatch } from './editor/eventLoop';
 import { LatencyLog, type LatencySample } from './editor/latency';
@@ -16,6 +16,8 @@ export interface BackendOptions {
   modelDir: string;
   /** undefined = the runtime's default. */
   threads?: number;
+  /** Block-quantized linear weights; undefined = fp32. */
+  weightBits?: 4 | 8;
   maxContextTokens: number;
   /** The editor decides which documents reach the backend; its own limits must never be stricter. */
   maxDocumentBytes: number;
@@ -194,6 +196,7 @@ export class Ctx implements vscode.Disposable {
     backend = this.createBackend({
       modelDir: this.modelDir,
       threads: settings.threads > 0 ? settings.threads : undefined,
+      weightBits: weightBitsOf(settings.weights),
       maxContextTokens: settings.maxContextTokens,
       maxDocumentBytes: Number.MAX_SAFE_INTEGER,
       maxDocumentLines: Number.MAX_SAFE_INTEGER,

@@ -11,6 +11,7 @@ import type { CompletionResult, SpeculationMode } from '../completion/types';
 import { MAX_DRAFTS } from '../completion/types';
 import { graphCacheDir, MissingModelError, resolveModelDir } from './paths';
 import { runSession } from './session';
+import { DEFAULTS, ENUM_VALUES, weightBitsOf, type WeightFormat } from '../config/settings';
 
 export interface CliIo {
   stdin: Readable;
@@ -33,6 +34,8 @@ Commands:
                            LINE and COL are 1-based, as editors show them (COL counts
                            UTF-16 code units, i.e. characters outside emoji and rare scripts).
       --model DIR          Hugging Face model folder (default: the embedded models/default/)
+      --weights W          int8 | fp32 | int4: how the linear layers are held (default int8,
+                           as in the extension; fp32 = the checkpoint's exact values)
       --max-tokens N       Most tokens to generate (default 64)
       --mode M             line | block | auto (default auto)
       --no-monitors        Decode without monitor-guided masking (on by default)
@@ -54,7 +57,7 @@ Commands:
                              {"op":"close","path"}   {"op":"stats"}
                            Lines and columns are ZERO-based here (as in VS Code). An "id"
                            field is echoed back; bad requests get {"error": "..."}.
-      --model DIR          as above
+      --model DIR, --weights W   as above
 
   bench NAME [--json] [ARGS...]
                            Run bench/NAME/run.ts; without NAME, list the benchmarks;
@@ -121,7 +124,14 @@ function parse<T extends Options>(args: string[], options: T) {
   }
 }
 
-function service(model: string | undefined, env: CliEnv): CompletionService {
+/** --weights int8 (the default, as in the extension), fp32 or int4 → the engine's weightBits. */
+function weightsFlag(raw: string | undefined): 4 | 8 | undefined {
+  const format = raw ?? DEFAULTS.weights;
+  if (!(ENUM_VALUES.weights as readonly string[]).includes(format)) throw new UsageError(`--weights takes ${ENUM_VALUES.weights.join(', ')}, got ${JSON.stringify(raw)}`);
+  return weightBitsOf(format as WeightFormat);
+}
+
+function service(model: string | undefined, env: CliEnv, weightBits: 4 | 8 | undefined): CompletionService {
   let modelDir: string;
   try {
     modelDir = resolveModelDir(model, env.root);
@@ -130,7 +140,7 @@ function service(model: string | undefined, env: CliEnv): CompletionService {
     throw e;
   }
   const cacheDir = env.graphCacheDir ?? graphCacheDir();
-  return new CompletionService({ modelDir, graphCacheDir: cacheDir === '' ? undefined : cacheDir });
+  return new CompletionService({ modelDir, weightBits, graphCacheDir: cacheDir === '' ? undefined : cacheDir });
 }
 
 /** Loads the model, turning any failure into a ModelError (exit code 2, message only). */
@@ -163,6 +173,7 @@ function positiveInt(raw: string | undefined, flag: string): number | undefined 
 async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number> {
   const { values, positionals } = parse(args, {
     model: { type: 'string' },
+    weights: { type: 'string' },
     'max-tokens': { type: 'string' },
     mode: { type: 'string' },
     'no-monitors': { type: 'boolean' },
@@ -181,6 +192,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
   if (positionals.length !== 1) throw new UsageError('complete takes exactly one FILE:LINE:COL');
   const { file, line, col } = parseTarget(positionals[0]);
   const maxTokens = positiveInt(values['max-tokens'], '--max-tokens');
+  const weightBits = weightsFlag(values.weights);
   const mode = values.mode;
   if (mode !== undefined && mode !== 'line' && mode !== 'block' && mode !== 'auto') throw new UsageError(`--mode takes line, block or auto, got ${JSON.stringify(mode)}`);
   const layout = values.layout;
@@ -201,7 +213,7 @@ async function complete(args: string[], io: CliIo, env: CliEnv): Promise<number>
   } catch (e) {
     throw new Error(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const svc = service(values.model, env);
+  const svc = service(values.model, env, weightBits);
   try {
     svc.open(file, text);
     const t0 = performance.now();
@@ -241,14 +253,14 @@ function completeJson(r: CompletionResult): Record<string, unknown> {
 }
 
 async function session(args: string[], io: CliIo, env: CliEnv): Promise<number> {
-  const { values, positionals } = parse(args, { model: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values, positionals } = parse(args, { model: { type: 'string' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     io.stdout.write(USAGE);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError('session takes no positional arguments');
   // A missing folder is fatal at once; a bad checkpoint surfaces per request as {"error"}.
-  const svc = service(values.model, env);
+  const svc = service(values.model, env, weightsFlag(values.weights));
   try {
     await runSession(io.stdin, io.stdout, svc);
     return 0;

@@ -48,6 +48,8 @@ export interface LoadedModel {
 export interface ModelLoadRequest {
   /** onnxruntime intra-op threads; undefined = the engine's default. */
   threads?: number;
+  /** Block-quantized linear weights (engine GraphOptions.weightBits); undefined = fp32. */
+  weightBits?: 4 | 8;
   /** Folder for the on-disk cache of built graphs; undefined = none. */
   graphCacheDir?: string;
 }
@@ -58,6 +60,8 @@ export interface CompletionServiceOptions {
   modelDir: string;
   /** onnxruntime intra-op threads; 0 or undefined = the engine's default. */
   threads?: number;
+  /** Block-quantized linear weights, 8 or 4 bits; undefined = fp32 (the checkpoint's exact values). */
+  weightBits?: 4 | 8;
   /** Prompt + generation limit, tokens. Default 2048. */
   maxContextTokens?: number;
   /** Documents larger than this (UTF-8 bytes) are skipped. Default 1 000 000. */
@@ -493,7 +497,7 @@ export class CompletionService implements CompletionBackend {
       this.setState({ kind: 'loading', modelDir: dir });
       this.log.info(`loading model from ${dir}`);
       const threads = this.opts.threads && this.opts.threads > 0 ? this.opts.threads : undefined;
-      this.loading = this.loader(dir, { threads, graphCacheDir: this.opts.graphCacheDir }).then(
+      this.loading = this.loader(dir, { threads, weightBits: this.opts.weightBits, graphCacheDir: this.opts.graphCacheDir }).then(
         async (loaded) => {
           if (this.disposed) {
             await loaded.model.dispose();
@@ -663,6 +667,6 @@ const loadOnnxModel: ModelLoader = async (dir, opts) => {
   const { loadCheckpoint } = require('../engine/checkpoint') as typeof import('../engine/checkpoint');
   const { Model } = require('../engine/model') as typeof import('../engine/model');
   const ckpt = await loadCheckpoint(dir);
-  const model = await Model.load(ckpt, { threads: opts.threads, cacheDir: opts.graphCacheDir });
+  const model = await Model.load(ckpt, { threads: opts.threads, weightBits: opts.weightBits, cacheDir: opts.graphCacheDir });
   return { model, tokenizer: ckpt.tokenizer, fimLayout: ckpt.fimLayout };
 };

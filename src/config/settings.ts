@@ -6,6 +6,12 @@
 import type { CacheMode, CompletionOptions, SpeculationMode } from '../completion/types';
 
 export type CompletionMode = 'auto' | 'line' | 'block';
+export type WeightFormat = 'int8' | 'fp32' | 'int4';
+
+/** The engine's weightBits for a weight format (undefined = fp32). */
+export function weightBitsOf(format: WeightFormat): 4 | 8 | undefined {
+  return format === 'int8' ? 8 : format === 'int4' ? 4 : undefined;
+}
 
 export interface Settings {
   enable: boolean;
@@ -22,6 +28,12 @@ export interface Settings {
   maxDocumentLines: number;
   /** onnxruntime intra-op threads; 0 = let the runtime choose. */
   threads: number;
+  /**
+   * How the model's linear layers are stored in the graph: 'int8' = block-quantized 8-bit weights
+   * (bench/results/quantization.md: held-out loss +0.0003–0.0004 nats/token, ~1.4× decode, a
+   * third of the memory), 'fp32' = the checkpoint's exact values, 'int4' = 4-bit (faster, measurably worse).
+   */
+  weights: WeightFormat;
   cache: CacheMode;
   /**
    * Tokens before the cursor re-encoded exactly on every request (0 = off). bench/pie measured no
@@ -74,6 +86,7 @@ export const DEFAULTS: Readonly<Settings> = {
   maxDocumentBytes: 1_000_000,
   maxDocumentLines: 20_000,
   threads: 0,
+  weights: 'int8',
   cache: 'pie',
   refreshWindow: 0,
   speculation: 'auto',
@@ -106,7 +119,8 @@ export const ENUM_VALUES = {
   cache: ['pie', 'full', 'prefix', 'conflict'],
   speculation: ['auto', 'off', 'copyspec', 'recycling'],
   promptLayout: ['auto', 'psm', 'spm'],
-} as const satisfies Record<'mode' | 'cache' | 'speculation' | 'promptLayout', readonly string[]>;
+  weights: ['int8', 'fp32', 'int4'],
+} as const satisfies Record<'mode' | 'cache' | 'speculation' | 'promptLayout' | 'weights', readonly string[]>;
 
 type NumericKey = { [K in keyof Settings]: Settings[K] extends number ? K : never }[keyof Settings];
 export type SettingKey = keyof Settings;
@@ -127,6 +141,7 @@ export function parseSettings(get: RawGetter): Settings {
     maxDocumentBytes: int(get, 'maxDocumentBytes'),
     maxDocumentLines: int(get, 'maxDocumentLines'),
     threads: int(get, 'threads'),
+    weights: oneOf(get('weights'), ENUM_VALUES.weights, DEFAULTS.weights),
     cache: oneOf(get('cache'), ENUM_VALUES.cache, DEFAULTS.cache),
     refreshWindow: int(get, 'refreshWindow'),
     speculation: oneOf(get('speculation'), ENUM_VALUES.speculation, DEFAULTS.speculation),
@@ -147,7 +162,7 @@ export function parseSettings(get: RawGetter): Settings {
  * read per request and takes effect at once; the document limits included, because the editor
  * decides which documents reach the service at all.
  */
-export const RELOAD_KEYS: ReadonlySet<SettingKey> = new Set<SettingKey>(['modelPath', 'threads', 'maxContextTokens']);
+export const RELOAD_KEYS: ReadonlySet<SettingKey> = new Set<SettingKey>(['modelPath', 'threads', 'weights', 'maxContextTokens']);
 
 export type ChangeEffect = 'none' | 'immediate' | 'reload';
 

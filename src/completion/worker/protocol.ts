@@ -8,7 +8,7 @@ import type { CompletionRequest, DocumentEdit, EngineState, ServiceStats } from 
 /** The service options that can cross a thread boundary (no logger, callbacks or loader). */
 export type WorkerServiceOptions = Pick<
   CompletionServiceOptions,
-  'modelDir' | 'threads' | 'maxContextTokens' | 'maxDocumentBytes' | 'maxDocumentLines' | 'maxTokens' | 'graphCacheDir' | 'speculationStateDir' | 'monitorBudgetMs'
+  'modelDir' | 'threads' | 'weightBits' | 'maxContextTokens' | 'maxDocumentBytes' | 'maxDocumentLines' | 'maxTokens' | 'graphCacheDir' | 'speculationStateDir' | 'monitorBudgetMs'
 >;
 
 /** An Error as data: the name survives (errors.ts classifies by name), and so does the cause chain. */

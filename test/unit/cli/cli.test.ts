@@ -171,3 +171,13 @@ test('the package root and default model are found from the CLI sources', () => 
   const root = packageRoot();
   assert.equal(defaultModelDir(root), join(root, 'models', 'default'));
 });
+
+test('complete --weights: int8 (default), fp32 and int4 all load; anything else is a usage error', async () => {
+  for (const w of ['int8', 'fp32', 'int4']) {
+    const r = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--max-tokens', '3', '--weights', w, '--json']);
+    assert.equal(r.code, 0, `${w}: ${r.err}`);
+  }
+  const bad = await cli(['complete', `${FILE}:5:5`, '--model', tinyDir(), '--weights', 'int16']);
+  assert.equal(bad.code, 1, 'a usage error');
+  assert.match(bad.err, /--weights takes int8, fp32, int4/);
+});

@@ -13,6 +13,7 @@ import {
   completionOptions,
   isLanguageEnabled,
   parseSettings,
+  weightBitsOf,
   type SettingKey,
   type Settings,
 } from '../../../src/config/settings';
@@ -112,6 +113,7 @@ test('wrong types fall back to defaults; numbers are rounded and clamped', () =>
     cache: 'PIE',
     speculation: null,
     monitors: 1,
+    weights: 'int16',
   });
   assert.equal(s.enable, DEFAULTS.enable);
   assert.deepEqual(s.enabledLanguages, DEFAULTS.enabledLanguages);
@@ -124,6 +126,14 @@ test('wrong types fall back to defaults; numbers are rounded and clamped', () =>
   assert.equal(s.cache, 'pie');
   assert.equal(s.speculation, 'auto');
   assert.equal(s.monitors, true);
+  assert.equal(s.weights, 'int8');
+});
+
+test('weight formats map to the engine\'s weightBits', () => {
+  assert.equal(weightBitsOf('int8'), 8);
+  assert.equal(weightBitsOf('int4'), 4);
+  assert.equal(weightBitsOf('fp32'), undefined);
+  assert.equal(from({ weights: 'fp32' }).weights, 'fp32');
 });
 
 test('language lists drop non-strings, blanks and duplicates', () => {
@@ -141,11 +151,12 @@ test('per-language enablement, with "*" for every language', () => {
   assert.ok(!isLanguageEnabled(from({ enabledLanguages: [] }), 'python'));
 });
 
-test('model files, threads and the prompt budget need a reload; the rest applies at once', () => {
+test('model files, threads, the weight format and the prompt budget need a reload; the rest applies at once', () => {
   const base = from({});
   assert.equal(classifyChange(base, from({})), 'none');
   assert.equal(classifyChange(base, { ...base, enabledLanguages: [...base.enabledLanguages] }), 'none');
-  assert.deepEqual([...RELOAD_KEYS].sort(), ['maxContextTokens', 'modelPath', 'threads']);
+  assert.deepEqual([...RELOAD_KEYS].sort(), ['maxContextTokens', 'modelPath', 'threads', 'weights']);
+  assert.equal(classifyChange(base, { ...base, weights: 'fp32' }), 'reload');
   assert.equal(classifyChange(base, { ...base, modelPath: '/m' }), 'reload');
   assert.equal(classifyChange(base, { ...base, threads: 2 }), 'reload');
   assert.equal(classifyChange(base, { ...base, maxContextTokens: 1024 }), 'reload');
