@@ -28,7 +28,7 @@ import { dirname, join, resolve } from 'node:path';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
 import type { FimLayout, TokenizerLike } from '../../src/engine/types';
-import { flag, num } from '../args';
+import { flag, num, refuseUnknownFlags } from '../args';
 import { sampleLines } from '../model/examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from '../model/heldout';
 import { bootstrapMean, median, r1, r3, wilson } from '../stats';
@@ -138,7 +138,7 @@ function logSumExp(x: Float32Array, start: number, n: number): number {
 }
 
 export async function run(args: string[]): Promise<object> {
-  for (const a of args) if (a.startsWith('--') && !KNOWN_FLAGS.has(a.slice(2))) throw new Error(`bench middle-ends: unknown flag ${a} (see --help)`);
+  refuseUnknownFlags('middle-ends', args, KNOWN_FLAGS);
   const quick = args.includes('--quick');
   const n = num(args, 'n', quick ? 3 : 60);
   const k = num(args, 'lines', 3);

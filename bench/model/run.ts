@@ -63,7 +63,7 @@ import { InFileNgram } from './baselines';
 import { firstLine, sampleLines, withLineBlanked, type LineExample } from './examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from './heldout';
 import { middleLoss, middleLossSpm, middleLossWithoutSuffix, recipeFimExamples, recipePlainRows, rowLoss, RECIPE_FIM_EXAMPLES, RECIPE_PLAIN_ROWS } from './loss';
-import { flag } from '../args';
+import { flag, refuseUnknownFlags } from '../args';
 import { compareExamples, compareMarkdown, pairedScoreDiff, readExamples, type PairedDiff } from './compare';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -421,8 +421,7 @@ function gpuLosses(): Record<string, number> | null {
 const KNOWN_FLAGS = new Set(['quick', 'n', 'seed', 'model', 'threads', 'weight-bits', 'loss-rows', 'fim-examples', 'no-loss', 'groups', 'out', 'render', 'compare']);
 
 export async function run(args: string[]): Promise<object> {
-  const unknown = args.filter((a) => a.startsWith('--') && !KNOWN_FLAGS.has(a.slice(2)));
-  if (unknown.length > 0) throw new Error(`bench model: unknown flag ${unknown.join(', ')} (known: ${[...KNOWN_FLAGS].map((f) => `--${f}`).join(' ')})`);
+  refuseUnknownFlags('model', args, KNOWN_FLAGS);
   const render = flag(args, 'render');
   if (render !== undefined) {
     // Re-renders the .md of an existing report (after a change to the tables only).

@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { loadCheckpoint } from '../../src/engine/checkpoint';
 import { Model } from '../../src/engine/model';
 import { buildGraph } from '../../src/engine/onnxGraph';
-import { flag, num } from '../args';
+import { flag, num, refuseUnknownFlags } from '../args';
 import { GROUP_LABEL, GROUPS, loadHeldout } from '../model/heldout';
 import { recipePlainRows } from '../model/loss';
 import { mean, median, pairedDifference, r1, r3 } from '../stats';
@@ -46,7 +46,7 @@ function argmaxRow(x: Float32Array, start: number, n: number): number {
 }
 
 export async function run(args: string[]): Promise<object> {
-  for (const a of args) if (a.startsWith('--') && !KNOWN_FLAGS.has(a.slice(2))) throw new Error(`bench quantization: unknown flag ${a} (see --help)`);
+  refuseUnknownFlags('quantization', args, KNOWN_FLAGS);
   const quick = args.includes('--quick');
   const bitsList = (flag(args, 'bits') ?? '0,8,4').split(',').map(Number) as Bits[];
   for (const b of bitsList) if (b !== 0 && b !== 4 && b !== 8) throw new Error(`--bits: ${b} is not 0 (fp32), 4 or 8`);

@@ -20,7 +20,7 @@ import { WEIGHT_BLOCK } from '../../src/engine/onnxGraph';
 import type { Checkpoint } from '../../src/engine/types';
 import { writeTinyCheckpoint } from '../../test/fixtures/tinyModel';
 import { copyBandwidth, decode, linearParams, median, prefillTokS } from '../engine/run';
-import { flag } from '../args';
+import { flag, refuseUnknownFlags } from '../args';
 
 const ROOT = resolve(__dirname, '..', '..');
 const VOCAB = 15232;
@@ -86,7 +86,10 @@ const r2 = (x: number): number => Math.round(x * 100) / 100;
 type Metric = 'prefill512' | 'prefill2048' | 'decode512' | 'decode2048';
 const METRICS: readonly Metric[] = ['prefill512', 'prefill2048', 'decode512', 'decode2048'];
 
+const KNOWN_FLAGS = new Set(['quick', 'rounds', 'steps', 'threads', 'weight-bits', 'shapes', 'out']);
+
 export async function run(args: string[]): Promise<object> {
+  refuseUnknownFlags('shapes', args, KNOWN_FLAGS);
   const quick = args.includes('--quick');
   const rounds = Number(flag(args, 'rounds') ?? (quick ? 1 : 5));
   const steps = Number(flag(args, 'steps') ?? (quick ? 4 : 24));

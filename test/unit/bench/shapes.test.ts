@@ -30,3 +30,14 @@ describe('bench/shapes', () => {
     assert.throws(() => parseShape('d600x8'), /multiple of 128/);
   });
 });
+
+describe('bench runners refuse misspelt flags (a long run would otherwise measure the defaults)', () => {
+  it('shapes, quantization and middle-ends', async () => {
+    const { run: shapes } = await import('../../../bench/shapes/run');
+    const { run: quantization } = await import('../../../bench/quantization/run');
+    const { run: middleEnds } = await import('../../../bench/middle-ends/run');
+    await assert.rejects(shapes(['--round', '3']), /bench shapes: unknown flag --round \(known: .*--rounds/);
+    await assert.rejects(quantization(['--bit', '8']), /bench quantization: unknown flag --bit/);
+    await assert.rejects(middleEnds(['--line', '2']), /bench middle-ends: unknown flag --line/);
+  });
+});
