@@ -31,6 +31,7 @@ import type { FimLayout, TokenizerLike } from '../../src/engine/types';
 import { flag, num, refuseUnknownFlags } from '../args';
 import { sampleLines } from '../model/examples';
 import { GROUP_LABEL, GROUPS, loadHeldout, type Group, type HeldoutDoc } from '../model/heldout';
+import { logSumExp } from '../model/loss';
 import { bootstrapMean, median, r1, r3, wilson } from '../stats';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -127,14 +128,6 @@ export function discrimination(spans: readonly SpanScores[]): Discrimination {
     medianPEndRight: Number(Math.exp(median(right)).toPrecision(3)),
     medianPEndTooEarly: Number(Math.exp(median(early)).toPrecision(3)),
   };
-}
-
-function logSumExp(x: Float32Array, start: number, n: number): number {
-  let max = -Infinity;
-  for (let i = start; i < start + n; i++) if (x[i] > max) max = x[i];
-  let s = 0;
-  for (let i = start; i < start + n; i++) s += Math.exp(x[i] - max);
-  return max + Math.log(s);
 }
 
 export async function run(args: string[]): Promise<object> {

@@ -90,7 +90,8 @@ export async function rowLoss(model: Model, tokenizer: TokenizerLike, row: Int32
   return { nats, tokens: inputs.length, textNats, textBytes, textTokens, top1 };
 }
 
-function logSumExp(x: Float32Array, start: number, n: number): number {
+/** ln Σ exp(x[start .. start + n)): one row's log-partition. */
+export function logSumExp(x: Float32Array, start: number, n: number): number {
   let max = -Infinity;
   for (let i = start; i < start + n; i++) if (x[i] > max) max = x[i];
   let s = 0;
@@ -275,7 +276,8 @@ export function middleLossWithoutSuffix(model: Model, ex: FimExample, signal?: A
   return scoreTail(model, [...ex.header, ...ex.prefix, ...ex.middleIds], ex.middleIds.length, signal);
 }
 
-function argmax(x: Float32Array, start: number, n: number): number {
+/** Index (from `start`) of the largest of x[start .. start + n); the lowest wins ties. */
+export function argmax(x: Float32Array, start: number, n: number): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (x[start + i] > x[start + best]) best = i;
   return best;

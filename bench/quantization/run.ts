@@ -23,27 +23,13 @@ import { Model } from '../../src/engine/model';
 import { buildGraph } from '../../src/engine/onnxGraph';
 import { flag, num, refuseUnknownFlags } from '../args';
 import { GROUP_LABEL, GROUPS, loadHeldout } from '../model/heldout';
-import { recipePlainRows } from '../model/loss';
+import { argmax, logSumExp, recipePlainRows } from '../model/loss';
 import { mean, median, pairedDifference, r1, r3 } from '../stats';
 
 const ROOT = resolve(__dirname, '..', '..');
 const KNOWN_FLAGS = new Set(['model', 'bits', 'rounds', 'steps', 'rows', 'threads', 'out', 'quick']);
 type Bits = 0 | 4 | 8;
 const label = (b: Bits): string => (b === 0 ? 'fp32' : `${b}-bit`);
-
-function logSumExp(x: Float32Array, start: number, n: number): number {
-  let max = -Infinity;
-  for (let i = start; i < start + n; i++) if (x[i] > max) max = x[i];
-  let s = 0;
-  for (let i = start; i < start + n; i++) s += Math.exp(x[i] - max);
-  return max + Math.log(s);
-}
-
-function argmaxRow(x: Float32Array, start: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (x[start + i] > x[start + best]) best = i;
-  return best;
-}
 
 export async function run(args: string[]): Promise<object> {
   refuseUnknownFlags('quantization', args, KNOWN_FLAGS);
@@ -93,7 +79,7 @@ export async function run(args: string[]): Promise<object> {
           const top = new Int32Array(inputs.length);
           for (let i = 0; i < inputs.length; i++) {
             nats += logSumExp(out.logits, i * V, V) - out.logits[i * V + row[i + 1]];
-            top[i] = argmaxRow(out.logits, i * V, V);
+            top[i] = argmax(out.logits, i * V, V);
           }
           perRow.get(b)!.push(nats / inputs.length);
           if (b === 0) refTop = top;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadCheckpoint } from '../../../src/engine/checkpoint';
-import { intermediateOf, paramCount, parseShape } from '../../../bench/shapes/run';
+import { intermediateOf, paramCount, parseShape, run as shapes } from '../../../bench/shapes/run';
+import { run as quantization } from '../../../bench/quantization/run';
+import { run as middleEnds } from '../../../bench/middle-ends/run';
 import { writeTinyCheckpoint } from '../../fixtures/tinyModel';
 
 const tmp = mkdtempSync(join(tmpdir(), 'slip-shapes-'));
@@ -33,9 +35,6 @@ describe('bench/shapes', () => {
 
 describe('bench runners refuse misspelt flags (a long run would otherwise measure the defaults)', () => {
   it('shapes, quantization and middle-ends', async () => {
-    const { run: shapes } = await import('../../../bench/shapes/run');
-    const { run: quantization } = await import('../../../bench/quantization/run');
-    const { run: middleEnds } = await import('../../../bench/middle-ends/run');
     await assert.rejects(shapes(['--round', '3']), /bench shapes: unknown flag --round \(known: .*--rounds/);
     await assert.rejects(quantization(['--bit', '8']), /bench quantization: unknown flag --bit/);
     await assert.rejects(middleEnds(['--line', '2']), /bench middle-ends: unknown flag --line/);
