@@ -41,7 +41,7 @@ export interface ModelLoadOptions {
   kvChunk?: number;
   /** Longer forwards run as chunks of this many rows (default 512); see forwardChunked. */
   prefillChunk?: number;
-  /** Weight-only quantization of the linear layers (GraphOptions.weightBits); default fp32. */
+  /** Block-quantized linear layers, 8 or 4 bits, int8 arithmetic (GraphOptions.weightBits); default fp32. */
   weightBits?: 4 | 8;
 }
 

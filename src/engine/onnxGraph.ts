@@ -31,7 +31,7 @@
 // head covers its g query heads; scores are viewed as [1, kvH, g, q, P+q] for the bias to broadcast.
 
 import { onnx } from 'onnx-proto';
-import type { Checkpoint, ModelConfig, WeightStore } from './types';
+import type { Checkpoint, ModelConfig, WeightStore, WeightTensor } from './types';
 
 /** Bumped whenever the graph's structure changes: part of the on-disk graph cache key. */
 export const GRAPH_VERSION = 1;
@@ -152,16 +152,21 @@ function transposeInto(src: Float32Array, rows: number, cols: number, dst: Float
   }
 }
 
+/** The HF Linear weights `names`, each checked to be [out_i, inFeatures]. */
+function linearTensors(w: WeightStore, names: string[], inFeatures: number): WeightTensor[] {
+  return names.map((n) => {
+    const t = w.get(n);
+    if (t.shape.length !== 2 || t.shape[1] !== inFeatures) throw new RangeError(`${n}: expected [*, ${inFeatures}], got [${t.shape}]`);
+    return t;
+  });
+}
+
 /**
  * HF Linear weights [out, in] → one MatMul B matrix [in, Σout] (several projections side by side,
  * so q/k/v and gate/up each run as one GEMM).
  */
 function linearWeights(w: WeightStore, names: string[], inFeatures: number): { data: Float32Array; outFeatures: number } {
-  const parts = names.map((n) => {
-    const t = w.get(n);
-    if (t.shape.length !== 2 || t.shape[1] !== inFeatures) throw new RangeError(`${n}: expected [*, ${inFeatures}], got [${t.shape}]`);
-    return t;
-  });
+  const parts = linearTensors(w, names, inFeatures);
   const outFeatures = parts.reduce((a, t) => a + t.shape[0], 0);
   const data = new Float32Array(inFeatures * outFeatures);
   let off = 0;
@@ -330,11 +335,7 @@ export function buildModelProto(ckpt: Checkpoint, opts: GraphOptions = {}): onnx
       const lw = linearWeights(w, names, K);
       return { out: g.op1('MatMul', [input, g.weight(name, [K, lw.outFeatures], lw.data)], {}, { output }), outFeatures: lw.outFeatures };
     }
-    const parts = names.map((n) => {
-      const t = w.get(n);
-      if (t.shape.length !== 2 || t.shape[1] !== K) throw new RangeError(`${n}: expected [*, ${K}], got [${t.shape}]`);
-      return { data: t.data, rows: t.shape[0] };
-    });
+    const parts = linearTensors(w, names, K).map((t) => ({ data: t.data, rows: t.shape[0] }));
     const qw = quantizeLinear(parts, K, opts.weightBits);
     const blob = (WEIGHT_BLOCK * opts.weightBits) / 8;
     const out = g.op1(
