@@ -111,11 +111,13 @@ def main():
     args = ap.parse_args()
     t0 = time.time()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    model = Qwen2ForCausalLM(Config())
     if args.model:
+        model = Qwen2ForCausalLM(Config.from_folder(args.model))
         load_hf_weights(model, args.model)
     else:
-        model.load_state_dict(torch.load(args.ckpt, map_location="cpu", weights_only=False)["model"])
+        ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+        model = Qwen2ForCausalLM(Config.from_dict(ck["config"]) if ck.get("config") else Config())
+        model.load_state_dict({k: v for k, v in ck["model"].items() if not k.startswith("hlp.")})
     model.to(dev).eval()
     enc = DocEncoder(os.path.join(WORK, "tokenizer", "tokenizer.json"))
     sp = enc.sp

@@ -33,6 +33,21 @@ class Config:
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        """Our fields out of a Hugging Face config.json (or a checkpoint's saved config)."""
+        d = dict(d)
+        if "rope_theta" not in d or d["rope_theta"] is None:
+            d["rope_theta"] = (d.get("rope_parameters") or {}).get("rope_theta", cls.rope_theta)
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: d[k] for k in names if k in d})
+
+    @classmethod
+    def from_folder(cls, folder: str) -> "Config":
+        import os
+        with open(os.path.join(folder, "config.json")) as f:
+            return cls.from_dict(json.load(f))
+
 
 class RMSNorm(nn.Module):
     def __init__(self, n: int, eps: float):
@@ -221,14 +236,17 @@ def hlp_targets(rows, fim_middle_id: int, eot_id: int):
     return torch.where(valid, tgt, torch.full_like(tgt, -1.0))[:, :-1]
 
 
-def load_hf_weights(model, folder: str):
-    """Load a (tied) Qwen2 safetensors checkpoint into our module; every stored tensor must match."""
+def load_hf_weights(model, folder: str, grow_from: int = 0):
+    """Load a (tied) Qwen2 safetensors checkpoint into our module; every stored tensor must match.
+    grow_from = the folder's layer count when the module is deeper (grow_state_dict)."""
     import os
     from safetensors.torch import load_file
     sd = {}
     for f in sorted(os.listdir(folder)):
         if f.endswith(".safetensors"):
             sd.update(load_file(os.path.join(folder, f)))
+    if grow_from and grow_from != model.cfg.num_hidden_layers:
+        sd = grow_state_dict(sd, grow_from, model.cfg.num_hidden_layers)
     own = model.state_dict()
     missing = [k for k in own if k not in sd and k != "lm_head.weight" and not k.startswith("hlp.")]
     unexpected = [k for k in sd if k not in own]
@@ -240,6 +258,39 @@ def load_hf_weights(model, folder: str):
             own[k].copy_(v.to(own[k].dtype))
     if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
         raise SystemExit(f"{folder}: lm_head is not tied to embed_tokens")
+
+
+def grown_layer_map(n_src: int, n_dst: int) -> list[tuple[int, bool]]:
+    """Depth growth that keeps the model's function (block expansion, as in LLaMA Pro, Wu et al.
+    2024): the n_dst layers are the n_src layers in order with n_dst - n_src copies spread evenly
+    among them, each copy placed right after its original. Entry i = (source layer, is_copy); a
+    copy gets its source's weights except o_proj and down_proj, which are zero, so it adds
+    nothing to the residual stream until training moves them."""
+    if n_dst < n_src:
+        raise ValueError(f"cannot grow {n_src} layers to {n_dst}")
+    extra = n_dst - n_src
+    # copy after source layers floor((j + 1) * n_src / extra) - 1, j = 0..extra-1 (spread evenly, the last one last)
+    after = [((j + 1) * n_src) // extra - 1 for j in range(extra)] if extra else []
+    out: list[tuple[int, bool]] = []
+    for i in range(n_src):
+        out.append((i, False))
+        out.extend((i, True) for a in after if a == i)
+    return out
+
+
+def grow_state_dict(sd: dict, n_src: int, n_dst: int) -> dict:
+    """A Hugging Face Qwen2 state dict of n_src layers as one of n_dst layers (grown_layer_map)."""
+    out = {k: v for k, v in sd.items() if not k.startswith("model.layers.")}
+    for i, (src, copy) in enumerate(grown_layer_map(n_src, n_dst)):
+        pre = f"model.layers.{src}."
+        for k, v in sd.items():
+            if k.startswith(pre):
+                rest = k[len(pre):]
+                v = v.clone()
+                if copy and rest in ("self_attn.o_proj.weight", "mlp.down_proj.weight"):
+                    v.zero_()
+                out[f"model.layers.{i}.{rest}"] = v
+    return out
 
 
 def hf_config_dict(cfg: Config, eos_id: int, pad_id: int | None = None) -> dict:

@@ -11,10 +11,18 @@
 #   SMOKE=1 bash models/recipe/run_ft.sh   # prep + baseline fimeval + 15 uncompiled steps, then
 #                                          # forget the steps (the machine stays prepared)
 #   bash models/recipe/run_ft.sh           # a whole fine-tune in one call: warm-up, cosine, export
+#   # a stage over several calls issued back to back (training continues from /tmp/slip/ckpt.pt):
+#   FINAL=0 LATER_SECONDS=900 bash models/recipe/run_ft.sh   # first call: sizes the schedule
+#   FINAL=0 bash models/recipe/run_ft.sh                     # middle calls
+#   bash models/recipe/run_ft.sh                             # last call: squeezes the tail, exports
 #
 # Environment: CALL_BUDGET (s, default 585), PEAK_LR (6e-4), WARMUP (30), MIN_LR_RATIO (0.1),
 # SLIP_MIX, VIEWS_END (first view + 4), TOTAL_STEPS (0: sized from the measured step time
-# to fit this call).
+# to fit this call and LATER_SECONDS more), LATER_SECONDS (0), FINAL (1: export and evaluate at
+# the end; 0: train to the deadline and stop), GROW_LAYERS (0: the start model's depth; N: a
+# deeper model, the start model's layers plus zero-output copies, train.py --grow-layers),
+# FIMEVAL_INIT (1: evaluate the start model too). An export over 56 MiB comes back packed
+# (transport.py) as a tar in 15 MiB pieces, model-pack.tar.NN: `cat model-pack.tar.* | tar -x`.
 set -u -o pipefail
 T0=$(date +%s)
 REPO=$(pwd)
@@ -31,6 +39,10 @@ PEAK_LR=${PEAK_LR:-6e-4}
 WARMUP=${WARMUP:-30}
 MIN_LR_RATIO=${MIN_LR_RATIO:-0.1}
 TOTAL_STEPS=${TOTAL_STEPS:-0}
+LATER_SECONDS=${LATER_SECONDS:-0}
+FINAL=${FINAL:-1}
+GROW_LAYERS=${GROW_LAYERS:-0}
+FIMEVAL_INIT=${FIMEVAL_INIT:-1}
 read -r FIRST_VIEW VIEWS_DIR < <(cd "$R" && python3 -c 'import prep; m = prep.MIXES[prep.MIX]; print(m["first_view"], m["views"])')
 VIEWS_END=${VIEWS_END:-$(( FIRST_VIEW + 4 ))}
 say() { echo "[call +$(( $(date +%s) - T0 ))s] $*"; }
@@ -49,7 +61,7 @@ bundle() {
 }
 trap bundle EXIT
 
-say "start on $(hostname); budget ${CALL_BUDGET}s smoke=$SMOKE peak_lr=$PEAK_LR mix=$SLIP_MIX views $FIRST_VIEW..$(( VIEWS_END - 1 ))"
+say "start on $(hostname); budget ${CALL_BUDGET}s smoke=$SMOKE final=$FINAL grow=$GROW_LAYERS peak_lr=$PEAK_LR mix=$SLIP_MIX views $FIRST_VIEW..$(( VIEWS_END - 1 ))"
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true
 ls "$W" 2>/dev/null | tr '\n' ' '; echo
 
@@ -66,7 +78,7 @@ if [ ! -f "$W/corpus.pkl" ]; then
 fi
 say "corpus ready (tokenizer: the shipped one)"
 FE_PID=""
-if [ ! -f "$W/fimeval_init.json" ]; then
+if [ "$FIMEVAL_INIT" = 1 ] && [ ! -f "$W/fimeval_init.json" ]; then
   (cd "$R" && python3 fimeval.py --model "$W/init" --out "$W/fimeval_init.json") > "$W/fimeval_init.log" 2>&1 &
   FE_PID=$!
 fi
@@ -81,13 +93,18 @@ nice -n 10 python3 "$R/prep.py" views --start $(( FIRST_VIEW + 1 )) --end "$VIEW
 BG_PID=$!
 
 TRAIN_ARGS=(--init-from "$W/init" --peak-lr "$PEAK_LR" --warmup "$WARMUP" --min-lr-ratio "$MIN_LR_RATIO"
-            --later-seconds 0)
+            --later-seconds "$LATER_SECONDS")
+[ "$GROW_LAYERS" != 0 ] && TRAIN_ARGS+=(--grow-layers "$GROW_LAYERS")
+[ "$FINAL" = 1 ] && TRAIN_ARGS+=(--final)
 [ "$TOTAL_STEPS" != 0 ] && TRAIN_ARGS+=(--total-steps "$TOTAL_STEPS")
 if [ "$SMOKE" = 1 ]; then
   DEADLINE=$(( T0 + CALL_BUDGET - 10 ))
   TRAIN_ARGS+=(--max-steps-this-call 15 --no-compile --total-steps 1000 --eval-every 1000000)
+elif [ "$FINAL" = 1 ]; then
+  # export (~15 s), packing a large export (~30 s), fimeval of the result (~50-70 s)
+  DEADLINE=$(( T0 + CALL_BUDGET - ${FINAL_RESERVE:-135} ))
 else
-  DEADLINE=$(( T0 + CALL_BUDGET - 95 ))
+  DEADLINE=$(( T0 + CALL_BUDGET - 12 ))
 fi
 (cd "$R" && python3 train.py --deadline "$DEADLINE" "${TRAIN_ARGS[@]}")
 TRC=$?
@@ -103,9 +120,17 @@ if [ "$SMOKE" = 1 ]; then
   exit $TRC
 fi
 [ "$TRC" = 0 ] || exit $TRC
+if [ "$FINAL" != 1 ]; then say "end of a middle call (training continues in the next)"; exit 0; fi
 (cd "$R" && python3 export.py --out "$W/export" --logits "$W/transformers_logits.json" --report "$W/export_report.json")
 say "export exited $?"
-cp "$W"/export/*.safetensors "$OUT/"
+if [ "$(du -sm "$W/export" | cut -f1)" -le 56 ]; then
+  cp "$W"/export/*.safetensors "$OUT/"
+else
+  # at most 64 MiB and 8 files come back per call: pack losslessly, one tar in 15 MiB pieces
+  rm -rf "$W/pack"
+  python3 "$R/transport.py" pack "$W/export" "$W/pack" && tar -C "$W/pack" -cf - . | split -b 15M -d - "$OUT/model-pack.tar."
+  say "packed export: $(du -sh "$W/pack" | cut -f1) in $(ls "$OUT" | grep -c model-pack) pieces"
+fi
 (cd "$R" && python3 fimeval.py --model "$W/export" --out "$W/fimeval_final.json")
 say "fimeval (new model) exited $?"
 say "end"

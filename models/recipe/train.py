@@ -140,6 +140,9 @@ def main():
     ap.add_argument("--max-steps-this-call", type=int, default=0, help="smoke tests")
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--measure-at", type=int, default=25, help="step of this call at which speed is measured")
+    ap.add_argument("--grow-layers", type=int, default=0,
+                    help="with --init-from: start a deeper model, the start model's layers plus copies "
+                         "that add nothing at first (model.grown_layer_map)")
     ap.add_argument("--init-from", default="",
                     help="fine-tuning: a Hugging Face folder whose weights start the run (ignored when "
                          "WORK/ckpt.pt exists); the data are the views of SLIP_MIX")
@@ -154,9 +157,20 @@ def main():
     ckpt_path = os.path.join(WORK, "ckpt.pt")
     plan_path = os.path.join(WORK, "plan.json")
 
-    cfg = Config()
+    # the shape: the checkpoint's when resuming, else the start model's (grown to --grow-layers)
+    ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) if os.path.exists(ckpt_path) else None
+    grow_from = 0
+    if ck is not None and ck.get("config"):
+        cfg = Config.from_dict(ck["config"])
+    elif args.init_from:
+        cfg = Config.from_folder(args.init_from)
+        if args.grow_layers:
+            grow_from, cfg.num_hidden_layers = cfg.num_hidden_layers, args.grow_layers
+    else:
+        cfg = Config()
     if os.environ.get("SLIP_TINY"):  # local tests of the loop only
         cfg = Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4)
+    print(f"shape: {cfg}", flush=True)
     model = Qwen2ForCausalLM(cfg)
     model.init_weights(args.seed)
     from prep import MIX, MIXES, SPECIAL_TOKENS
@@ -169,16 +183,16 @@ def main():
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.peak_lr, betas=(0.9, 0.95), eps=1e-8, **({"fused": True} if dev == "cuda" else {}))
-    if args.init_from and not os.path.exists(ckpt_path):
-        load_hf_weights(model, args.init_from)
-        print(f"initialised from {args.init_from}", flush=True)
+    if args.init_from and ck is None:
+        load_hf_weights(model, args.init_from, grow_from=grow_from)
+        print(f"initialised from {args.init_from}"
+              + (f", grown from {grow_from} to {cfg.num_hidden_layers} layers" if grow_from else ""), flush=True)
     step = 0
     plan = None
     if os.path.exists(plan_path):
         with open(plan_path) as f:
             plan = json.load(f)
-    if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
@@ -206,7 +220,7 @@ def main():
     def save(done: bool):
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "plan": plan,
-                    "done": done, "config": cfg.__dict__}, tmp)
+                    "done": done, "config": dict(cfg.__dict__)}, tmp)
         os.replace(tmp, ckpt_path)
         if plan is not None:
             with open(plan_path, "w") as f:

@@ -78,7 +78,7 @@ def pack(src_dir: str, dst_dir: str) -> None:
     for n in names:
         with open(os.path.join(src_dir, n), "rb") as f:
             manifest[n] = _sha(f.read())
-    with ProcessPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as ex:
+    with ProcessPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as ex:
         res = list(ex.map(_pack_one, [os.path.join(src_dir, n) for n in names], [os.path.join(dst_dir, n) for n in names]))
     total_in = sum(r[1] for r in res)
     total_out = sum(r[2] for r in res)
