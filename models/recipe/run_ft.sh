@@ -92,6 +92,12 @@ fi
 nice -n 10 python3 "$R/prep.py" views --start $(( FIRST_VIEW + 1 )) --end "$VIEWS_END" --workers 12 > "$W/views_bg.log" 2>&1 &
 BG_PID=$!
 
+# a middle call on a machine that came back fresh (the last call's /tmp/slip lost, as happened in
+# stage 6) starts over and, with no later calls planned, sizes the schedule to itself: then it is
+# the last call and must export (a middle call that finishes a schedule would otherwise lose it)
+if [ "$FINAL" != 1 ] && [ "$SMOKE" != 1 ] && [ ! -f "$W/ckpt.pt" ] && [ "$LATER_SECONDS" = 0 ]; then
+  FINAL=1; say "no checkpoint here and no later calls planned: this call is the last one (FINAL=1)"
+fi
 TRAIN_ARGS=(--init-from "$W/init" --peak-lr "$PEAK_LR" --warmup "$WARMUP" --min-lr-ratio "$MIN_LR_RATIO"
             --later-seconds "$LATER_SECONDS")
 [ "$GROW_LAYERS" != 0 ] && TRAIN_ARGS+=(--grow-layers "$GROW_LAYERS")
