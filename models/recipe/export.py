@@ -85,7 +85,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     t0 = time.time()
     ck = torch.load(os.path.join(WORK, "ckpt.pt"), map_location="cpu", weights_only=False)
-    cfg = Config.from_dict(ck["config"]) if ck.get("config") else Config()
+    cfg = Config.of_checkpoint(ck)
     model = Qwen2ForCausalLM(cfg)
     # training-only heads (horizon-length prediction) are not part of the model
     model.load_state_dict({k: v for k, v in ck["model"].items() if not k.startswith("hlp.")})

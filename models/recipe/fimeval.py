@@ -116,7 +116,7 @@ def main():
         load_hf_weights(model, args.model)
     else:
         ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
-        model = Qwen2ForCausalLM(Config.from_dict(ck["config"]) if ck.get("config") else Config())
+        model = Qwen2ForCausalLM(Config.of_checkpoint(ck))
         model.load_state_dict({k: v for k, v in ck["model"].items() if not k.startswith("hlp.")})
     model.to(dev).eval()
     enc = DocEncoder(os.path.join(WORK, "tokenizer", "tokenizer.json"))

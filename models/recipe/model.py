@@ -43,6 +43,11 @@ class Config:
         return cls(**{k: d[k] for k in names if k in d})
 
     @classmethod
+    def of_checkpoint(cls, ck: dict) -> "Config":
+        """A train.py checkpoint's shape (checkpoints from before shapes were saved: the default)."""
+        return cls.from_dict(ck["config"]) if ck.get("config") else cls()
+
+    @classmethod
     def from_folder(cls, folder: str) -> "Config":
         import os
         with open(os.path.join(folder, "config.json")) as f:

@@ -160,8 +160,8 @@ def main():
     # the shape: the checkpoint's when resuming, else the start model's (grown to --grow-layers)
     ck = torch.load(ckpt_path, map_location="cpu", weights_only=False) if os.path.exists(ckpt_path) else None
     grow_from = 0
-    if ck is not None and ck.get("config"):
-        cfg = Config.from_dict(ck["config"])
+    if ck is not None:
+        cfg = Config.of_checkpoint(ck)
     elif args.init_from:
         cfg = Config.from_folder(args.init_from)
         if args.grow_layers:
